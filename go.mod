@@ -1,0 +1,3 @@
+module github.com/wdscapture/wdscapture
+
+go 1.26
