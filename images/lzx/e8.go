@@ -1,0 +1,45 @@
+package lzx
+
+import "encoding/binary"
+
+// e8Translate converts the targets of E8 (x86 CALL) bytes from relative
+// to absolute form (encode true) or back (encode false), as LZX requires
+// before compression and after decompression. An E8 byte is considered
+// only when the whole 5-byte instruction starts before the last 10 bytes
+// of the chunk, and the 4 bytes after a considered E8 are never scanned
+// themselves; both directions scan the same positions, since only target
+// bytes change.
+func e8Translate(data []byte, encode bool) {
+	n := len(data)
+	if n <= 10 {
+		return
+	}
+	end := n - 10
+	for i := 0; i < end; i++ {
+		if data[i] != 0xE8 {
+			continue
+		}
+		t := data[i+1 : i+5]
+		v := int32(binary.LittleEndian.Uint32(t))
+		pos := int32(i)
+		if encode {
+			if v >= -pos && v < e8FileSize {
+				if v < e8FileSize-pos {
+					v += pos
+				} else {
+					v -= e8FileSize
+				}
+				binary.LittleEndian.PutUint32(t, uint32(v))
+			}
+		} else {
+			if v >= 0 {
+				if v < e8FileSize {
+					binary.LittleEndian.PutUint32(t, uint32(v-pos))
+				}
+			} else if v >= -pos {
+				binary.LittleEndian.PutUint32(t, uint32(v+e8FileSize))
+			}
+		}
+		i += 4
+	}
+}

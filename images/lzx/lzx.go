@@ -1,0 +1,88 @@
+// Package lzx implements the LZX compression format in the variant used by
+// WIM files: every chunk of at most 32 KiB is compressed on its own with a
+// 32 KiB window, the three repeat offsets restart at 1 for every chunk, and
+// the x86 CALL (E8) translation is always applied with a file size of
+// 12000000.
+//
+// The bit stream is made of 16-bit little-endian words whose bits are used
+// from the most significant down. A chunk is a sequence of blocks; each
+// block starts with a 3-bit type (1 verbatim, 2 aligned offset,
+// 3 uncompressed) and its uncompressed size, coded as a single 1 bit for
+// 32768 or a 0 bit followed by a 16-bit size. Verbatim and aligned offset
+// blocks carry canonical Huffman codes for the main alphabet (256 literals
+// and 8 length headers for each of the 30 offset slots), for long match
+// lengths and, in aligned offset blocks, for the low 3 bits of offsets.
+// Code lengths are sent as differences from the previous block's lengths
+// in the same chunk, coded with a 20-symbol pretree that also has run
+// codes.
+//
+// The references used are the Microsoft "LZX DELTA Compression and
+// Decompression" specification ([MS-PATCH]) and the behaviour of wimlib,
+// against which the tests check this package.
+package lzx
+
+// ChunkSize is the largest input a single Compress or Decompress call
+// accepts: the WIM chunk size, which is also the LZX window size.
+const ChunkSize = 32768
+
+// Compression levels for NewCompressor.
+const (
+	// LevelFast uses a lazy parser with a hash-chain match finder.
+	LevelFast = 1
+	// LevelDefault uses a binary-tree match finder and a cost-driven
+	// near-optimal parser refined over two passes.
+	LevelDefault = 2
+	// LevelMax spends more effort than LevelDefault: deeper match search
+	// and more refinement passes.
+	LevelMax = 3
+)
+
+const (
+	numChars         = 256
+	minMatch         = 2
+	maxMatch         = 257
+	numPrimaryLens   = 7
+	numLenHeaders    = numPrimaryLens + 1
+	numOffsetSlots   = 30 // for a 32 KiB window
+	numMainSyms      = numChars + numOffsetSlots*numLenHeaders
+	numLenSyms       = maxMatch - minMatch + 1 - numPrimaryLens // 249
+	numPreSyms       = 20
+	numAlignedSyms   = 8
+	alignedBits      = 3
+	minAlignedSlot   = 8
+	maxMainCodeLen   = 16
+	maxLenCodeLen    = 16
+	maxAlignedLen    = 7
+	maxPreCodeLen    = 15
+	defaultBlockSize = 32768
+	e8FileSize       = 12000000
+	numRepeats       = 3
+	// maxOffset is the largest match offset a 32 KiB window allows: the
+	// formatted offset (offset+2) must fit offset slot 29.
+	maxOffset = ChunkSize - 3
+
+	blockVerbatim     = 1
+	blockAligned      = 2
+	blockUncompressed = 3
+)
+
+// slotBase[s] is the smallest formatted offset (match offset + 2) coded
+// with offset slot s; slots 0-2 are the repeat offsets.
+var slotBase [numOffsetSlots + 1]uint32
+
+// slotExtra[s] is the number of extra offset bits following slot s.
+var slotExtra [numOffsetSlots]uint8
+
+func init() {
+	base := uint32(0)
+	for s := 0; s < numOffsetSlots; s++ {
+		slotBase[s] = base
+		extra := 0
+		if s >= 4 {
+			extra = s/2 - 1
+		}
+		slotExtra[s] = uint8(extra)
+		base += 1 << extra
+	}
+	slotBase[numOffsetSlots] = base
+}
