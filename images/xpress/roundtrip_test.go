@@ -1,0 +1,353 @@
+package xpress
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var levels = []int{LevelFast, LevelDefault, LevelHigh}
+
+// roundTrip compresses src at level with c, decompresses with d and checks the
+// result. It returns the compressed size (0 if stored raw).
+func roundTrip(t testing.TB, c *Compressor, d *Decompressor, src []byte) int {
+	t.Helper()
+	dst := make([]byte, len(src)+64)
+	// Guard bytes after the usable part catch writes past len(dst).
+	limit := len(src)
+	for i := limit; i < len(dst); i++ {
+		dst[i] = 0xa5
+	}
+	n := c.Compress(dst[:limit], src)
+	for i := limit; i < len(dst); i++ {
+		if dst[i] != 0xa5 {
+			t.Fatalf("Compress wrote past len(dst) at %d", i)
+		}
+	}
+	if n < 0 || n >= len(src) && n != 0 {
+		t.Fatalf("Compress returned %d for %d input bytes", n, len(src))
+	}
+	if n == 0 {
+		return 0
+	}
+	got := make([]byte, len(src))
+	if err := d.Decompress(got, dst[:n]); err != nil {
+		t.Fatalf("Decompress of %d-byte chunk (%d compressed): %v", len(src), n, err)
+	}
+	if !bytes.Equal(got, src) {
+		i := 0
+		for i < len(src) && got[i] == src[i] {
+			i++
+		}
+		t.Fatalf("round trip of %d bytes differs first at byte %d", len(src), i)
+	}
+	return n
+}
+
+func genRandom(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+var words = strings.Fields(`the of and to in is that for it as with was on be by this are
+from at or an have not which but all their has were one can there more been its also
+file windows system volume capture image resource chunk offset length huffman table`)
+
+func genText(r *rand.Rand, n int) []byte {
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(words[r.IntN(len(words))])
+		if r.IntN(12) == 0 {
+			b.WriteString(".\n")
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	return b.Bytes()[:n]
+}
+
+// genBinary imitates executable code: small integers, repeated opcodes and
+// structures with little-endian fields.
+func genBinary(r *rand.Rand, n int) []byte {
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		switch r.IntN(4) {
+		case 0:
+			b = append(b, 0x48, 0x8b, byte(0x40+r.IntN(8)), byte(r.IntN(64)))
+		case 1:
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.IntN(1<<16)))
+		case 2:
+			b = append(b, 0xe8)
+			b = binary.LittleEndian.AppendUint32(b, uint32(r.Int32()))
+		default:
+			if len(b) > 64 {
+				p := r.IntN(len(b) - 32)
+				b = append(b, b[p:p+4+r.IntN(28)]...)
+			} else {
+				b = append(b, 0)
+			}
+		}
+	}
+	return b[:n]
+}
+
+func genRuns(r *rand.Rand, n int) []byte {
+	b := make([]byte, 0, n)
+	for len(b) < n {
+		c := byte(r.IntN(4))
+		k := 1 + r.IntN(300)
+		for range k {
+			b = append(b, c)
+		}
+	}
+	return b[:n]
+}
+
+func TestRoundTripGenerated(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	gens := []struct {
+		name string
+		gen  func(*rand.Rand, int) []byte
+	}{
+		{"random", genRandom},
+		{"text", genText},
+		{"binary", genBinary},
+		{"runs", genRuns},
+		{"zeros", func(_ *rand.Rand, n int) []byte { return make([]byte, n) }},
+	}
+	sizes := []int{0, 1, 2, 3, 7, 8, 9, 25, 255, 256, 257, 300, 1000, 4095, 4096, 32767, 32768, 32769, 65535, 65536}
+	for _, lv := range levels {
+		c := NewCompressor(lv)
+		d := NewDecompressor()
+		for _, g := range gens {
+			for _, size := range sizes {
+				t.Run(fmt.Sprintf("level%d/%s/%d", lv, g.name, size), func(t *testing.T) {
+					src := g.gen(r, size)
+					n := roundTrip(t, c, d, src)
+					compressible := g.name != "random" && size >= 1000
+					if compressible && n == 0 {
+						t.Errorf("compressible %s input of %d bytes was not compressed", g.name, size)
+					}
+					if g.name == "random" && size >= 1000 && n != 0 {
+						t.Errorf("random input of %d bytes compressed to %d: not plausible", size, n)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestRoundTripMatchBoundaries builds inputs that force a match of each
+// interesting length and offset: the length escapes at 18 (15+3), 273
+// (255+15+3) and the largest lengths, and offsets at each power of two.
+func TestRoundTripMatchBoundaries(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var lengths []int
+	for l := 3; l <= 300; l++ {
+		lengths = append(lengths, l)
+	}
+	lengths = append(lengths, 1000, 4096, 32765, 32766, 32767, 65532, 65533, 65534, 65535)
+	var offsets []int
+	for b := 0; b < 16; b++ {
+		o := 1 << b
+		offsets = append(offsets, o-1, o, o+1)
+	}
+	offsets = append(offsets, 65534, 65535)
+	d := NewDecompressor()
+	for _, lv := range levels {
+		c := NewCompressor(lv)
+		// Every length at a fixed offset: random prefix of 'off' bytes, then
+		// a copy of 'length' bytes from it, then random bytes to stop it.
+		for _, length := range lengths {
+			off := 40
+			if length > off {
+				off = 1 + r.IntN(7)
+			}
+			src := make([]byte, 0, off+length+8)
+			src = append(src, genRandom(r, off)...)
+			for i := range length {
+				src = append(src, src[i])
+			}
+			src = append(src, genRandom(r, 8)...)
+			if len(src) > MaxChunkSize {
+				src = src[len(src)-MaxChunkSize:]
+			}
+			roundTrip(t, c, d, src)
+		}
+		// Every offset: a 64-byte random block repeated 'off' bytes later.
+		for _, off := range offsets {
+			if off < 1 {
+				continue
+			}
+			blk := genRandom(r, 64)
+			if off+64 > MaxChunkSize {
+				continue
+			}
+			src := genRandom(r, off+64)
+			copy(src, blk)
+			copy(src[off:], blk)
+			roundTrip(t, c, d, src)
+		}
+	}
+}
+
+// TestMatchBoundariesDirect encodes hand-chosen item lists, so that exact
+// lengths and offsets (every offset 1..65535 and the length escapes) reach
+// the bit writer and decoder regardless of the match finder's choices.
+func TestMatchBoundariesDirect(t *testing.T) {
+	c := NewCompressor(LevelFast)
+	d := NewDecompressor()
+	r := rand.New(rand.NewPCG(5, 6))
+	check := func(src []byte, items []uint32) {
+		t.Helper()
+		c.huff.freqs = [numSymbols]uint32{}
+		for k, it := range items {
+			c.items[k] = it
+			if it&itemOffMask == 0 {
+				c.huff.freqs[it>>16]++
+			} else {
+				c.huff.freqs[matchSymbol(int(it>>16)+minMatch, int(it&itemOffMask))]++
+			}
+		}
+		dst := make([]byte, 3*len(src)+1024)
+		n := c.write(dst, c.items[:len(items)])
+		if n == 0 {
+			t.Fatalf("write failed for %d items", len(items))
+		}
+		got := make([]byte, len(src))
+		if err := d.Decompress(got, dst[:n]); err != nil {
+			t.Fatalf("decompress: %v", err)
+		}
+		if !bytes.Equal(got, src) {
+			t.Fatalf("mismatch")
+		}
+	}
+	lit := func(items []uint32, b byte) []uint32 { return append(items, uint32(b)<<16) }
+	match := func(items []uint32, l, off int) []uint32 {
+		return append(items, uint32(off)|uint32(l-minMatch)<<16)
+	}
+	// Offsets 1..65535, each with a length-3 match after off literals.
+	base := genRandom(r, 65535)
+	for off := 1; off <= 65535; off += 1 + off/64 {
+		src := append([]byte(nil), base[:off]...)
+		var items []uint32
+		for _, b := range src {
+			items = lit(items, b)
+		}
+		src = append(src, src[0], src[1%len(src)], src[2%len(src)])
+		if off < 3 {
+			src = src[:off]
+			for i := 0; i < 3; i++ {
+				src = append(src, src[len(src)-off])
+			}
+		}
+		items = match(items, 3, off)
+		check(src, items)
+	}
+	// Lengths 3..65535 at offset 1 after one literal.
+	for l := 3; l <= 65535; l += 1 + l/16 {
+		src := bytes.Repeat([]byte{0x5a}, l+1)
+		check(src, match(lit(nil, 0x5a), l, 1))
+	}
+	for _, l := range []int{17, 18, 19, 272, 273, 274, 65534, 65535} {
+		src := bytes.Repeat([]byte{0x33}, l+1)
+		check(src, match(lit(nil, 0x33), l, 1))
+	}
+}
+
+// TestCompressDstLimits checks that Compress honours any len(dst): it never
+// writes past it and returns 0 when the result does not fit.
+func TestCompressDstLimits(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	src := genText(r, 32768)
+	d := NewDecompressor()
+	for _, lv := range levels {
+		c := NewCompressor(lv)
+		full := make([]byte, len(src))
+		need := c.Compress(full, src)
+		if need == 0 {
+			t.Fatalf("level %d: text not compressed", lv)
+		}
+		for _, size := range []int{0, 1, 100, 256, 260, need / 2, need - 9, need - 1, need, need + 1} {
+			buf := make([]byte, size+32)
+			for i := range buf {
+				buf[i] = 0xee
+			}
+			n := c.Compress(buf[:size], src)
+			for i := size; i < len(buf); i++ {
+				if buf[i] != 0xee {
+					t.Fatalf("level %d, len(dst)=%d: wrote past dst at %d", lv, size, i)
+				}
+			}
+			switch {
+			case size < need && n != 0:
+				t.Errorf("level %d: len(dst)=%d < needed %d but Compress returned %d", lv, size, need, n)
+			case size >= need && n != need:
+				t.Errorf("level %d: len(dst)=%d >= needed %d but Compress returned %d", lv, size, need, n)
+			}
+			if n > 0 {
+				got := make([]byte, len(src))
+				if err := d.Decompress(got, buf[:n]); err != nil || !bytes.Equal(got, src) {
+					t.Fatalf("level %d: bad round trip with len(dst)=%d: %v", lv, size, err)
+				}
+			}
+		}
+	}
+}
+
+// TestCompressRealFiles round-trips real files from the Go installation cut
+// into 32 KiB chunks, as the WIM writer does.
+func TestCompressRealFiles(t *testing.T) {
+	files := realFiles(t, 3<<20)
+	d := NewDecompressor()
+	for _, lv := range levels {
+		c := NewCompressor(lv)
+		in, out := 0, 0
+		for _, f := range files {
+			for off := 0; off < len(f); off += 32768 {
+				chunk := f[off:min(off+32768, len(f))]
+				n := roundTrip(t, c, d, chunk)
+				in += len(chunk)
+				if n == 0 {
+					n = len(chunk)
+				}
+				out += n
+			}
+		}
+		t.Logf("level %d: %d -> %d bytes (%.4f)", lv, in, out, float64(out)/float64(in))
+	}
+}
+
+// realFiles returns up to about limit bytes of files from the Go tree.
+func realFiles(t testing.TB, limit int) [][]byte {
+	t.Helper()
+	root := filepath.Join(runtimeGOROOT(), "src", "net", "http")
+	var files [][]byte
+	total := 0
+	_ = filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
+		if err != nil || de.IsDir() || total >= limit {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			files = append(files, b)
+			total += len(b)
+		}
+		return nil
+	})
+	if exe, err := os.ReadFile(filepath.Join(runtimeGOROOT(), "pkg", "tool", "linux_amd64", "vet")); err == nil {
+		files = append(files, exe[:min(len(exe), limit/2)])
+	}
+	if len(files) == 0 {
+		t.Skip("no Go source tree found")
+	}
+	return files
+}

@@ -1,0 +1,50 @@
+// Package xpress implements the XPRESS chunk codec used in WIM files: the
+// LZ77+Huffman format of Microsoft's [MS-XCA] sections 2.1 and 2.2.
+//
+// A WIM stores each chunk of a resource (32 KiB, the last one shorter) as one
+// independent LZ77+Huffman stream. Because a chunk never exceeds 65536 bytes,
+// the stream holds exactly one Huffman block:
+//
+//   - 256 bytes: the code lengths (4 bits each, low nibble first) of the 512
+//     symbols. Symbols 0..255 are literals; symbol 256+s is a match whose
+//     low 4 bits are min(length-3, 15) and whose high 4 bits are
+//     floor(log2(offset)).
+//   - a bit stream of little-endian 16-bit words read most significant bit
+//     first, with the extra match-length bytes interleaved in the byte
+//     stream at the point where the decoder has loaded two words ahead.
+//
+// Compressor and Decompressor are independent of the WIM container: the
+// caller cuts the data into chunks and stores a chunk raw when Compress
+// returns 0.
+package xpress
+
+import "errors"
+
+// Compression levels accepted by NewCompressor.
+const (
+	// LevelFast uses lazy parsing over short hash chains.
+	LevelFast = 1
+	// LevelDefault uses near-optimal parsing with two cost-model passes.
+	LevelDefault = 2
+	// LevelHigh uses near-optimal parsing with deeper searches and more
+	// passes; it is noticeably slower for a small gain.
+	LevelHigh = 3
+)
+
+// MaxChunkSize is the largest uncompressed chunk the codec handles: one
+// LZ77+Huffman block.
+const MaxChunkSize = 65536
+
+const (
+	numSymbols  = 512
+	numLiterals = 256
+	maxCodeLen  = 15
+	minMatch    = 3
+	maxOffset   = 65535
+	tableBytes  = numSymbols / 2 // the packed code-length table
+	endOfData   = 256            // the end-of-data symbol (offset 1, length 3 form)
+)
+
+// ErrCorrupt is wrapped by every error Decompress returns for data that is
+// not a valid XPRESS stream of the expected size.
+var ErrCorrupt = errors.New("xpress: corrupt compressed data")
