@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/volume"
+)
+
+// CaptureRequest says what to capture and where.
+type CaptureRequest struct {
+	// Source is a directory, or an NTFS partition image or block device.
+	Source string
+	// Dest is the .wim file to write.
+	Dest        string
+	Image       images.ImageOptions
+	Compression images.Compression
+	Level       int
+	Threads     int
+	Integrity   bool
+	// Append adds the image to an existing Dest; Overwrite replaces Dest
+	// once the new WIM is complete. With neither, an existing Dest is an error.
+	Append    bool
+	Overwrite bool
+	// Exclude leaves paths out of the image; nil keeps everything.
+	Exclude volume.Excluder
+	// Verify re-reads the written WIM and checks every stream.
+	Verify bool
+}
+
+// Result describes a finished capture.
+type Result struct {
+	Dest     string
+	Image    images.ImageInfo
+	Size     int64 // bytes of the WIM file
+	Verified bool
+	Duration time.Duration
+}
+
+// CaptureError carries the exit-code class of a failed capture.
+type CaptureError struct {
+	Kind ErrorKind
+	Err  error
+}
+
+// ErrorKind classifies failures for exit codes.
+type ErrorKind int
+
+// Failure classes.
+const (
+	KindCapture ErrorKind = iota + 1
+	KindSettings
+	KindNothing
+	KindVerify
+	KindUpload
+	KindInterrupted
+)
+
+func (e *CaptureError) Error() string { return e.Err.Error() }
+func (e *CaptureError) Unwrap() error { return e.Err }
+
+func fail(kind ErrorKind, err error) error {
+	if errors.Is(err, context.Canceled) {
+		kind = KindInterrupted
+	}
+	return &CaptureError{Kind: kind, Err: err}
+}
+
+// OpenSource opens path as a capture source: a directory tree, or (later)
+// an NTFS volume.
+func OpenSource(path string, log *slog.Logger) (volume.Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return volume.OpenDir(path, log)
+	}
+	return nil, fmt.Errorf("%s: raw volume capture is not available yet; give a directory", path)
+}
+
+// Capture runs one capture. emit receives progress events (it may be nil).
+func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit func(Event)) (*Result, error) {
+	if emit == nil {
+		emit = func(Event) {}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	if req.Append && req.Overwrite {
+		return nil, fail(KindSettings, errors.New("append and overwrite exclude each other"))
+	}
+	src, err := OpenSource(req.Source, log)
+	if err != nil {
+		return nil, fail(KindNothing, fmt.Errorf("open source: %w", err))
+	}
+	defer src.Close()
+	if req.Exclude != nil {
+		src = volume.Filter(src, req.Exclude)
+	}
+	var phaseStart time.Time
+	var phase string
+	opts := images.Options{
+		Compression: req.Compression, Level: req.Level, Threads: req.Threads,
+		Integrity: req.Integrity, Overwrite: req.Overwrite, Logger: log,
+		Progress: func(p images.Progress) {
+			if p.Phase != phase {
+				phase, phaseStart = p.Phase, time.Now()
+				emit(Event{Phase: Phase(p.Phase), Message: phaseMessage(p)})
+			}
+			e := Event{Phase: Phase(p.Phase), BytesDone: p.BytesDone, BytesTotal: p.BytesTotal,
+				FilesDone: p.FilesDone, FilesTotal: p.FilesTotal, Path: p.Path}
+			if el := time.Since(phaseStart).Seconds(); el > 0.5 && p.BytesDone > 0 {
+				e.Rate = float64(p.BytesDone) / el
+				if p.BytesTotal > p.BytesDone {
+					e.ETA = time.Duration(float64(p.BytesTotal-p.BytesDone) / e.Rate * float64(time.Second))
+				}
+			}
+			emit(e)
+		},
+	}
+	var w *images.Writer
+	if req.Append {
+		w, err = images.Append(req.Dest, opts)
+	} else {
+		w, err = images.Create(req.Dest, opts)
+	}
+	if err != nil {
+		return nil, fail(KindSettings, err)
+	}
+	info, err := w.AddImage(ctx, src, req.Image)
+	if err != nil {
+		w.Abort()
+		return nil, fail(KindCapture, err)
+	}
+	if err := w.Commit(); err != nil {
+		return nil, fail(KindCapture, err)
+	}
+	res := &Result{Dest: req.Dest, Image: *info}
+	if req.Verify {
+		emit(Event{Phase: PhaseVerify, Message: "verifying " + req.Dest})
+		vstart := time.Now()
+		err := images.Verify(req.Dest, images.VerifyOptions{Threads: req.Threads, Progress: func(done, total uint64) {
+			e := Event{Phase: PhaseVerify, BytesDone: done, BytesTotal: total}
+			if el := time.Since(vstart).Seconds(); el > 0.5 {
+				e.Rate = float64(done) / el
+			}
+			emit(e)
+		}})
+		if err != nil {
+			return nil, fail(KindVerify, err)
+		}
+		res.Verified = true
+	}
+	if st, err := os.Stat(req.Dest); err == nil {
+		res.Size = st.Size()
+	}
+	res.Duration = time.Since(start)
+	emit(Event{Phase: PhaseDone, Message: fmt.Sprintf("%s: image %d %q, %d files, %d directories, %s in %s",
+		req.Dest, info.Index, info.Name, info.FileCount, info.DirCount, HumanBytes(uint64(res.Size)), res.Duration.Round(time.Millisecond))})
+	return res, nil
+}
+
+func phaseMessage(p images.Progress) string {
+	switch p.Phase {
+	case "scan":
+		return "scanning the source tree"
+	case "hash":
+		return "hashing files that may be duplicates"
+	case "write":
+		return fmt.Sprintf("writing %s in %d files", HumanBytes(p.BytesTotal), p.FilesTotal)
+	case "metadata":
+		return "writing the image metadata"
+	case "integrity":
+		return "writing the integrity table"
+	case "done":
+		return "WIM file complete"
+	}
+	return p.Phase
+}

@@ -1,0 +1,474 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf16"
+
+	"github.com/wdscapture/wdscapture/volume"
+)
+
+// node is one entry of the tree being captured.
+type node struct {
+	e        *volume.Entry
+	parent   *node
+	children []*node
+	ino      *inode
+	dentry   *Dentry
+}
+
+func (n *node) path() string {
+	if n.parent == nil {
+		return `\`
+	}
+	var parts []string
+	for p := n; p.parent != nil; p = p.parent {
+		parts = append(parts, p.e.Name)
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		b.WriteByte('\\')
+		b.WriteString(parts[i])
+	}
+	return b.String()
+}
+
+// inode groups the names of one file (hard links) and its streams.
+type inode struct {
+	first   *node
+	nlink   int
+	id      uint64
+	streams []*captureStream
+}
+
+// captureStream is one stream to store; hash is final once known is set.
+type captureStream struct {
+	ino     *inode
+	index   int // index into Entry.Streams, or -1 for the reparse stream
+	name    string
+	size    uint64
+	hash    [20]byte
+	known   bool
+	reparse bool
+}
+
+const maxDepth = 1024
+
+// AddImage captures src as a new image. On error the writer must be
+// aborted; the target file is unaffected.
+func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOptions) (*ImageInfo, error) {
+	if w.done {
+		return nil, fmt.Errorf("add image: writer already closed")
+	}
+	if err := validWindowsXML(opts.WindowsXML); err != nil {
+		return nil, err
+	}
+	for _, im := range w.images {
+		if opts.Name != "" && strings.EqualFold(im.Name, opts.Name) {
+			return nil, fmt.Errorf("add image: %s already has an image named %q (index %d)", w.path, im.Name, im.Index)
+		}
+	}
+	info := &ImageInfo{Index: len(w.images) + 1, Name: opts.Name, Description: opts.Description,
+		Flags: opts.Flags, DisplayName: opts.DisplayName, DisplayDescription: opts.DisplayDescription,
+		WindowsXML: opts.WindowsXML}
+	info.CreationTime = filetimeNow()
+
+	// 1. Scan the tree.
+	w.prog = Progress{Phase: "scan"}
+	w.report(true)
+	rootEntry, err := src.Root()
+	if err != nil {
+		return nil, fmt.Errorf("read source root: %w", err)
+	}
+	if !rootEntry.IsDir() {
+		return nil, fmt.Errorf("source root is not a directory")
+	}
+	root := &node{e: rootEntry}
+	inodes := map[uint64]*inode{}
+	var all []*inode
+	var scan func(n *node, depth int) error
+	scan = func(n *node, depth int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if n.e.LinkID != 0 && !n.e.IsDir() {
+			if ino, ok := inodes[n.e.LinkID]; ok {
+				ino.nlink++
+				n.ino = ino
+			}
+		}
+		if n.ino == nil {
+			n.ino = &inode{first: n, nlink: 1}
+			if n.e.LinkID != 0 && !n.e.IsDir() {
+				inodes[n.e.LinkID] = n.ino
+			}
+			all = append(all, n.ino)
+		}
+		if n.e.IsDir() {
+			info.DirCount++
+		} else {
+			info.FileCount++
+		}
+		w.prog.FilesTotal++
+		if !n.e.IsDir() || n.e.Attributes&volume.AttrReparsePoint != 0 {
+			return nil
+		}
+		if depth >= maxDepth {
+			return fmt.Errorf("%s: directory tree deeper than %d levels", n.path(), maxDepth)
+		}
+		kids, err := src.ReadDir(n.e)
+		if err != nil {
+			return fmt.Errorf("read directory %s: %w", n.path(), err)
+		}
+		sortEntries(kids)
+		for i, k := range kids {
+			if err := checkName(k.Name); err != nil {
+				return fmt.Errorf("in %s: %w", n.path(), err)
+			}
+			if i > 0 && kids[i-1].Name == k.Name {
+				return fmt.Errorf("in %s: two entries named %q", n.path(), k.Name)
+			}
+			c := &node{e: k, parent: n}
+			n.children = append(n.children, c)
+			if err := scan(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := scan(root, 0); err != nil {
+		return nil, err
+	}
+
+	// 2. Streams of each inode.
+	var streams []*captureStream
+	var linkID uint64
+	for _, ino := range all {
+		e := ino.first.e
+		if ino.nlink > 1 {
+			linkID++
+			ino.id = linkID
+		}
+		if e.Attributes&volume.AttrReparsePoint != 0 {
+			s := &captureStream{ino: ino, index: -1, size: uint64(len(e.ReparseData)), reparse: true}
+			s.hash, s.known = sha1.Sum(e.ReparseData), true
+			ino.streams = append(ino.streams, s)
+		}
+		for i, st := range e.Streams {
+			if st.Size < 0 {
+				return nil, fmt.Errorf("%s: stream %q has negative size", ino.first.path(), st.Name)
+			}
+			if e.IsDir() && st.Name == "" {
+				continue // a directory has no unnamed data stream in a WIM
+			}
+			s := &captureStream{ino: ino, index: i, name: st.Name, size: uint64(st.Size)}
+			ino.streams = append(ino.streams, s)
+		}
+		for _, s := range ino.streams {
+			if s.size == 0 {
+				s.hash, s.known = zeroHash, true
+				continue
+			}
+			w.prog.BytesTotal += s.size
+			streams = append(streams, s)
+		}
+	}
+
+	// 3. Streams whose size matches another's may be duplicates: hash them
+	// first so duplicates are neither compressed nor written twice.
+	sizeCount := map[uint64]int{}
+	for _, s := range streams {
+		sizeCount[s.size]++
+	}
+	var prehash []*captureStream
+	for _, s := range streams {
+		if !s.known && (sizeCount[s.size] > 1 || w.sizes[s.size] > 0) {
+			prehash = append(prehash, s)
+		}
+	}
+	if len(prehash) > 0 {
+		writeTotal := w.prog.BytesTotal
+		w.prog.Phase, w.prog.BytesDone, w.prog.BytesTotal = "hash", 0, 0
+		for _, s := range prehash {
+			w.prog.BytesTotal += s.size
+		}
+		w.report(true)
+		if err := w.hashStreams(ctx, src, prehash); err != nil {
+			return nil, err
+		}
+		w.prog.BytesDone, w.prog.BytesTotal = 0, writeTotal
+	}
+
+	// 4. Write the streams that are not stored yet.
+	w.prog.Phase = "write"
+	w.report(true)
+	for _, s := range streams {
+		if s.known {
+			if b, ok := w.byHash[s.hash]; ok {
+				b.refcnt += uint32(s.ino.nlink)
+				w.addBytes(s.size)
+				continue
+			}
+		}
+		w.prog.Path = s.ino.first.path()
+		res, sum, err := w.writeStream(ctx, src, s)
+		if err != nil {
+			return nil, err
+		}
+		if s.known && sum != s.hash {
+			w.log.Warn("file changed while it was captured; its new contents were stored", "path", s.ino.first.path())
+		}
+		s.hash, s.known = sum, true
+		if b, ok := w.byHash[sum]; ok {
+			// Changed content that now duplicates a stored blob: keep
+			// the stored copy and reclaim the space just written.
+			b.refcnt += uint32(s.ino.nlink)
+			if err := w.rewind(int64(res.Offset)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b := &blob{res: res, part: 1, refcnt: uint32(s.ino.nlink), hash: sum}
+		w.blobs = append(w.blobs, b)
+		w.byHash[sum] = b
+		w.sizes[res.Size]++
+	}
+
+	// 5. Metadata: security data and the dentry tree.
+	w.prog.Phase = "metadata"
+	w.prog.Path = ""
+	w.report(true)
+	sec := newSecurityTable()
+	var build func(n *node) *Dentry
+	build = func(n *node) *Dentry {
+		e := n.e
+		d := &Dentry{
+			Name: e.Name, ShortName: e.ShortName, Attributes: e.Attributes,
+			SecurityID: sec.add(e.Security), CreationTime: e.CreationTime,
+			LastAccessTime: e.LastAccessTime, LastWriteTime: e.LastWriteTime,
+			HardLinkID: n.ino.id,
+		}
+		if d.Attributes == 0 {
+			d.Attributes = volume.AttrNormal
+		}
+		if e.Attributes&volume.AttrReparsePoint != 0 {
+			d.ReparseTag = e.ReparseTag
+			d.HardLinkID = 0
+		}
+		for _, s := range n.ino.streams {
+			d.Streams = append(d.Streams, StreamRef{Name: s.name, Reparse: s.reparse, Hash: s.hash})
+			info.TotalBytes += s.size
+			if n != n.ino.first {
+				info.HardLinkBytes += s.size
+			}
+		}
+		for _, c := range n.children {
+			cd := build(c)
+			cd.Parent = d
+			d.Children = append(d.Children, cd)
+		}
+		return d
+	}
+	rootD := build(root)
+	rootD.Name, rootD.ShortName = "", ""
+	meta := marshalMetadata(sec, rootD)
+	res, sum, err := w.writeResource(ctx, bytes.NewReader(meta), uint64(len(meta)), resFlagMetadata, "metadata")
+	if err != nil {
+		return nil, fmt.Errorf("write metadata resource: %w", err)
+	}
+	mb := &blob{res: res, part: 1, refcnt: 1, hash: sum}
+	w.blobs = append(w.blobs, mb)
+	w.metas = append(w.metas, mb)
+	info.LastModificationTime = filetimeNow()
+	w.images = append(w.images, *info)
+	if opts.Boot {
+		w.hdr.BootIndex = uint32(info.Index)
+	}
+	return info, nil
+}
+
+// rewind drops everything written from off on.
+func (w *Writer) rewind(off int64) error {
+	if err := w.out.flush(); err != nil {
+		return err
+	}
+	if err := w.f.Truncate(off); err != nil {
+		return err
+	}
+	if _, err := w.f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	w.out.pos = off
+	return nil
+}
+
+func (w *Writer) openStream(src volume.Source, s *captureStream) (io.ReadCloser, error) {
+	if s.reparse {
+		return io.NopCloser(bytes.NewReader(s.ino.first.e.ReparseData)), nil
+	}
+	rc, err := src.OpenStream(s.ino.first.e, s.index)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", streamPath(s), err)
+	}
+	return rc, nil
+}
+
+func streamPath(s *captureStream) string {
+	p := s.ino.first.path()
+	if s.name != "" {
+		p += ":" + s.name
+	}
+	return p
+}
+
+func (w *Writer) writeStream(ctx context.Context, src volume.Source, s *captureStream) (resHdr, [20]byte, error) {
+	rc, err := w.openStream(src, s)
+	if err != nil {
+		return resHdr{}, [20]byte{}, err
+	}
+	defer rc.Close()
+	return w.writeResource(ctx, rc, s.size, 0, streamPath(s))
+}
+
+// hashStreams computes the SHA-1 of each stream with a bounded set of
+// goroutines.
+func (w *Writer) hashStreams(ctx context.Context, src volume.Source, list []*captureStream) error {
+	var mu sync.Mutex
+	var firstErr error
+	ch := make(chan *captureStream)
+	var wg sync.WaitGroup
+	for i := 0; i < w.opts.threads(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for s := range ch {
+				h := sha1.New()
+				err := func() error {
+					rc, err := w.openStream(src, s)
+					if err != nil {
+						return err
+					}
+					defer rc.Close()
+					n, err := io.CopyBuffer(h, io.LimitReader(rc, int64(s.size)), buf)
+					if err != nil {
+						return fmt.Errorf("read %s: %w", streamPath(s), err)
+					}
+					if uint64(n) != s.size {
+						return fmt.Errorf("read %s: got %d bytes, want %d (file shrank?)", streamPath(s), n, s.size)
+					}
+					return nil
+				}()
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				if err == nil {
+					h.Sum(s.hash[:0])
+					s.known = true
+				}
+			}
+		}()
+	}
+	for _, s := range list {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
+		}
+		ch <- s
+		w.prog.BytesDone += s.size
+		w.report(false)
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// marshalMetadata lays out the security data and the dentry tree: the root
+// dentry, an end marker, then every directory's children in pre-order.
+func marshalMetadata(sec *securityTable, root *Dentry) []byte {
+	secData := sec.marshal()
+	pos := uint64(len(secData) + dentryLength(root) + 8)
+	subdir := map[*Dentry]uint64{}
+	var assign func(d *Dentry)
+	assign = func(d *Dentry) {
+		if !d.IsDir() {
+			return
+		}
+		subdir[d] = pos
+		for _, c := range d.Children {
+			pos += uint64(dentryLength(c))
+		}
+		pos += 8
+		for _, c := range d.Children {
+			assign(c)
+		}
+	}
+	assign(root)
+	b := make([]byte, 0, pos)
+	b = append(b, secData...)
+	b = appendDentry(b, root, subdir[root])
+	b = append(b, make([]byte, 8)...)
+	var emit func(d *Dentry)
+	emit = func(d *Dentry) {
+		if !d.IsDir() {
+			return
+		}
+		for _, c := range d.Children {
+			b = appendDentry(b, c, subdir[c])
+		}
+		b = append(b, make([]byte, 8)...)
+		for _, c := range d.Children {
+			emit(c)
+		}
+	}
+	emit(root)
+	return b
+}
+
+// sortEntries orders names the way Windows collates them: case-insensitive
+// UTF-16, ties broken case-sensitively.
+func sortEntries(es []*volume.Entry) {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := strings.ToUpper(es[i].Name), strings.ToUpper(es[j].Name)
+		if a != b {
+			return utf16Less(a, b)
+		}
+		return utf16Less(es[i].Name, es[j].Name)
+	})
+}
+
+func utf16Less(a, b string) bool {
+	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
+	for i := 0; i < len(ua) && i < len(ub); i++ {
+		if ua[i] != ub[i] {
+			return ua[i] < ub[i]
+		}
+	}
+	return len(ua) < len(ub)
+}
+
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("invalid file name %q", name)
+	}
+	if strings.ContainsAny(name, "\\\x00") {
+		return fmt.Errorf("file name %q contains a backslash or NUL", name)
+	}
+	if n := len(utf16.Encode([]rune(name))); n > maxNameUnits {
+		return fmt.Errorf("file name of %d UTF-16 units is too long", n)
+	}
+	return nil
+}

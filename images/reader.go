@@ -1,0 +1,189 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const maxMetadataSize = 1 << 31 // 2 GiB of dentries is far beyond any real image
+
+// Reader reads a WIM file.
+type Reader struct {
+	f        *os.File
+	size     int64
+	hdr      *header
+	comp     Compression
+	blobList []*blob
+	blobs    map[[20]byte]*blob
+	metas    []*blob
+	images   []ImageInfo
+}
+
+// Image is one image's metadata: its security descriptors and dentry tree.
+type Image struct {
+	Info     ImageInfo
+	Security [][]byte
+	Root     *Dentry
+}
+
+// Open opens the WIM at path and reads its header, blob table and XML data.
+func Open(path string) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+func newReader(f *os.File) (*Reader, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{f: f, size: st.Size(), blobs: map[[20]byte]*blob{}}
+	hb := make([]byte, headerSize)
+	n, err := f.ReadAt(hb, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	if r.hdr, err = parseHeader(hb[:n], r.size); err != nil {
+		return nil, err
+	}
+	if r.comp, err = r.hdr.compression(); err != nil {
+		return nil, err
+	}
+	if r.hdr.Flags&hdrFlagWriteInProgress != 0 {
+		return nil, formatErr("the WIM is marked as being written (an interrupted write?)")
+	}
+	if r.hdr.BlobTable.compressed() || r.hdr.XML.compressed() {
+		return nil, formatErr("compressed blob table or XML data is not supported")
+	}
+	tbl := make([]byte, r.hdr.BlobTable.StoredSize)
+	if _, err := f.ReadAt(tbl, int64(r.hdr.BlobTable.Offset)); err != nil {
+		return nil, fmt.Errorf("read blob table: %w", err)
+	}
+	if r.blobList, err = parseBlobTable(tbl, r.size); err != nil {
+		return nil, err
+	}
+	for _, b := range r.blobList {
+		if b.metadata() {
+			r.metas = append(r.metas, b)
+		} else if _, dup := r.blobs[b.hash]; !dup {
+			r.blobs[b.hash] = b
+		}
+	}
+	if uint32(len(r.metas)) != r.hdr.ImageCount {
+		return nil, formatErr("header says %d images but the blob table has %d metadata resources", r.hdr.ImageCount, len(r.metas))
+	}
+	if r.hdr.XML.StoredSize > 0 {
+		if r.hdr.XML.StoredSize > maxXMLSize {
+			return nil, formatErr("XML data of %d bytes is larger than the %d allowed", r.hdr.XML.StoredSize, maxXMLSize)
+		}
+		x := make([]byte, r.hdr.XML.StoredSize)
+		if _, err := f.ReadAt(x, int64(r.hdr.XML.Offset)); err != nil {
+			return nil, fmt.Errorf("read XML data: %w", err)
+		}
+		if r.images, err = parseXML(x); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.images) != len(r.metas) {
+		return nil, formatErr("XML data describes %d images but the WIM has %d", len(r.images), len(r.metas))
+	}
+	return r, nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }
+
+// Compression returns the WIM's compression type.
+func (r *Reader) Compression() Compression { return r.comp }
+
+// Images returns the XML information of every image, in index order.
+func (r *Reader) Images() []ImageInfo { return append([]ImageInfo(nil), r.images...) }
+
+// BootIndex returns the bootable image's index, or 0.
+func (r *Reader) BootIndex() int { return int(r.hdr.BootIndex) }
+
+// GUID returns the WIM's GUID.
+func (r *Reader) GUID() [16]byte { return r.hdr.GUID }
+
+// HasIntegrity reports whether the WIM has an integrity table.
+func (r *Reader) HasIntegrity() bool { return r.hdr.Integrity.StoredSize > 0 }
+
+// BlobCount returns the number of stream blobs (metadata excluded).
+func (r *Reader) BlobCount() int { return len(r.blobs) }
+
+// Image reads the metadata of image index (1-based).
+func (r *Reader) Image(index int) (*Image, error) {
+	if index < 1 || index > len(r.metas) {
+		return nil, fmt.Errorf("image %d does not exist (the WIM has %d)", index, len(r.metas))
+	}
+	m := r.metas[index-1]
+	buf, err := readResource(r.f, m.res, r.comp, fmt.Sprintf("metadata resource of image %d", index), maxMetadataSize)
+	if err != nil {
+		return nil, err
+	}
+	sec, rootOff, err := parseSecurity(buf)
+	if err != nil {
+		return nil, fmt.Errorf("image %d: %w", index, err)
+	}
+	root, err := parseDentryTree(buf, rootOff)
+	if err != nil {
+		return nil, fmt.Errorf("image %d: %w", index, err)
+	}
+	return &Image{Info: r.images[index-1], Security: sec, Root: root}, nil
+}
+
+// BlobSize returns the uncompressed size of the blob with hash h.
+func (r *Reader) BlobSize(h [20]byte) (int64, bool) {
+	if h == zeroHash {
+		return 0, true
+	}
+	b, ok := r.blobs[h]
+	if !ok {
+		return 0, false
+	}
+	return int64(b.res.Size), true
+}
+
+// OpenBlob returns the contents of the stream with SHA-1 h. An all-zero
+// hash is the empty stream.
+func (r *Reader) OpenBlob(h [20]byte) (io.Reader, int64, error) {
+	if h == zeroHash {
+		return eofReader{}, 0, nil
+	}
+	b, ok := r.blobs[h]
+	if !ok {
+		return nil, 0, fmt.Errorf("blob %x is not in the blob table", h)
+	}
+	rr, err := openResource(r.f, b.res, r.comp, fmt.Sprintf("blob %x", h))
+	if err != nil {
+		return nil, 0, err
+	}
+	return rr, int64(b.res.Size), nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// Walk calls fn for every dentry of the tree in pre-order.
+func Walk(root *Dentry, fn func(d *Dentry) error) error {
+	if err := fn(root); err != nil {
+		return err
+	}
+	for _, c := range root.Children {
+		if err := Walk(c, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}

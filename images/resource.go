@@ -1,0 +1,147 @@
+package images
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// chunkEntrySize is 4 for resources up to 4 GiB and 8 above.
+func chunkEntrySize(size uint64) int {
+	if size <= 0xFFFFFFFF {
+		return 4
+	}
+	return 8
+}
+
+func numChunks(size uint64) uint64 { return (size + ChunkSize - 1) / ChunkSize }
+
+// resourceReader reads one resource from start to end, decompressing chunk
+// by chunk.
+type resourceReader struct {
+	r      io.ReaderAt
+	res    resHdr
+	dec    chunkDecompressor
+	what   string
+	starts []uint64 // chunk offsets relative to dataStart, plus the end
+	data   int64    // file offset of chunk 0
+	next   uint64   // next chunk to decode
+	buf    []byte   // decoded bytes of the current chunk not yet returned
+	raw    []byte
+	out    []byte
+	pos    uint64 // uncompressed bytes returned so far
+}
+
+// openResource prepares to read res; what names it in errors.
+func openResource(r io.ReaderAt, res resHdr, comp Compression, what string) (*resourceReader, error) {
+	rr := &resourceReader{r: r, res: res, what: what}
+	if !res.compressed() {
+		if res.StoredSize != res.Size {
+			return nil, formatErr("%s: uncompressed resource stores %d bytes but claims %d", what, res.StoredSize, res.Size)
+		}
+		return rr, nil
+	}
+	if comp == CompressNone {
+		return nil, formatErr("%s: resource is flagged compressed in a WIM without compression", what)
+	}
+	dec, err := newDecompressor(comp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	rr.dec = dec
+	n := numChunks(res.Size)
+	es := uint64(chunkEntrySize(res.Size))
+	tbl := (n - 1) * es
+	if n == 0 || tbl > res.StoredSize || n > res.StoredSize {
+		return nil, formatErr("%s: %d chunks cannot fit in %d stored bytes", what, n, res.StoredSize)
+	}
+	raw := make([]byte, tbl)
+	if _, err := r.ReadAt(raw, int64(res.Offset)); err != nil {
+		return nil, fmt.Errorf("%s: read chunk table at offset %d: %w", what, res.Offset, err)
+	}
+	dataSize := res.StoredSize - tbl
+	rr.starts = make([]uint64, n+1)
+	for i := uint64(1); i < n; i++ {
+		if es == 4 {
+			rr.starts[i] = uint64(binary.LittleEndian.Uint32(raw[(i-1)*4:]))
+		} else {
+			rr.starts[i] = binary.LittleEndian.Uint64(raw[(i-1)*8:])
+		}
+	}
+	rr.starts[n] = dataSize
+	for i := uint64(0); i < n; i++ {
+		if rr.starts[i+1] <= rr.starts[i] || rr.starts[i+1]-rr.starts[i] > ChunkSize || rr.starts[i+1] > dataSize {
+			return nil, formatErr("%s: chunk table entry %d is invalid (chunk %d-%d of %d data bytes)", what, i, rr.starts[i], rr.starts[i+1], dataSize)
+		}
+	}
+	rr.data = int64(res.Offset + tbl)
+	rr.raw = make([]byte, ChunkSize)
+	rr.out = make([]byte, ChunkSize)
+	return rr, nil
+}
+
+func (rr *resourceReader) Read(p []byte) (int, error) {
+	if rr.pos >= rr.res.Size {
+		return 0, io.EOF
+	}
+	if rr.dec == nil {
+		n := min(uint64(len(p)), rr.res.Size-rr.pos)
+		m, err := rr.r.ReadAt(p[:n], int64(rr.res.Offset+rr.pos))
+		rr.pos += uint64(m)
+		if err != nil && !(errors.Is(err, io.EOF) && uint64(m) == n) {
+			return m, fmt.Errorf("%s: read at offset %d: %w", rr.what, rr.res.Offset+rr.pos, err)
+		}
+		return m, nil
+	}
+	if len(rr.buf) == 0 {
+		if err := rr.decodeChunk(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, rr.buf)
+	rr.buf = rr.buf[n:]
+	rr.pos += uint64(n)
+	return n, nil
+}
+
+func (rr *resourceReader) decodeChunk() error {
+	i := rr.next
+	usize := min(uint64(ChunkSize), rr.res.Size-i*ChunkSize)
+	csize := rr.starts[i+1] - rr.starts[i]
+	raw := rr.raw[:csize]
+	if _, err := rr.r.ReadAt(raw, rr.data+int64(rr.starts[i])); err != nil {
+		return fmt.Errorf("%s: read chunk %d at offset %d: %w", rr.what, i, rr.data+int64(rr.starts[i]), err)
+	}
+	out := rr.out[:usize]
+	switch {
+	case csize == usize:
+		copy(out, raw)
+	case csize > usize:
+		return formatErr("%s: chunk %d stores %d bytes for %d", rr.what, i, csize, usize)
+	default:
+		if err := rr.dec.Decompress(out, raw); err != nil {
+			return fmt.Errorf("%w: %s: chunk %d (at offset %d) does not decompress: %v", ErrFormat, rr.what, i, rr.data+int64(rr.starts[i]), err)
+		}
+	}
+	rr.buf = out
+	rr.next++
+	return nil
+}
+
+// readResource reads a whole (small) resource into memory, refusing sizes
+// above limit.
+func readResource(r io.ReaderAt, res resHdr, comp Compression, what string, limit uint64) ([]byte, error) {
+	if res.Size > limit {
+		return nil, formatErr("%s claims %d bytes, more than the %d allowed", what, res.Size, limit)
+	}
+	rr, err := openResource(r, res, comp, what)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, res.Size)
+	if _, err := io.ReadFull(rr, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}

@@ -1,0 +1,170 @@
+package images
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// Threads bounds the goroutines checking blobs; 0 means GOMAXPROCS.
+	Threads int
+	// Progress, when set, is called with bytes checked so far and the total.
+	Progress func(done, total uint64)
+}
+
+// BadStream is a stream whose data is damaged or missing.
+type BadStream struct {
+	Hash [20]byte
+	// Paths are the image paths that refer to the stream, as "image:path".
+	Paths []string
+	Err   error
+}
+
+// VerifyError lists everything Verify found wrong.
+type VerifyError struct {
+	Integrity error
+	Bad       []BadStream
+}
+
+func (e *VerifyError) Error() string {
+	var parts []string
+	if e.Integrity != nil {
+		parts = append(parts, e.Integrity.Error())
+	}
+	for i, b := range e.Bad {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more damaged streams", len(e.Bad)-10))
+			break
+		}
+		where := "not referenced by any file"
+		if len(b.Paths) > 0 {
+			where = strings.Join(b.Paths, ", ")
+		}
+		parts = append(parts, fmt.Sprintf("%s: %v", where, b.Err))
+	}
+	return "verification failed: " + strings.Join(parts, "; ")
+}
+
+// Verify checks the integrity table (when present), every image's metadata
+// and the SHA-1 of every stream, and names the files whose data is bad.
+func Verify(path string, opts VerifyOptions) error {
+	r, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	verr := &VerifyError{}
+	if r.HasIntegrity() {
+		tbl := make([]byte, r.hdr.Integrity.StoredSize)
+		if _, err := r.f.ReadAt(tbl, int64(r.hdr.Integrity.Offset)); err != nil {
+			return fmt.Errorf("%s: read integrity table: %w", path, err)
+		}
+		end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
+		if err := checkIntegrity(r.f, tbl, headerSize, end); err != nil {
+			verr.Integrity = err
+		}
+	}
+	users := map[[20]byte][]string{}
+	for i := range r.metas {
+		img, err := r.Image(i + 1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		Walk(img.Root, func(d *Dentry) error {
+			for _, s := range d.Streams {
+				if s.Hash == zeroHash {
+					continue
+				}
+				p := fmt.Sprintf("%d:%s", i+1, d.Path())
+				if s.Name != "" {
+					p += ":" + s.Name
+				}
+				users[s.Hash] = append(users[s.Hash], p)
+			}
+			return nil
+		})
+	}
+	for h, ps := range users {
+		if _, ok := r.blobs[h]; !ok {
+			verr.Bad = append(verr.Bad, BadStream{Hash: h, Paths: ps, Err: fmt.Errorf("stream %x is missing from the blob table", h)})
+		}
+	}
+	var total uint64
+	list := make([]*blob, 0, len(r.blobs))
+	for _, b := range r.blobs {
+		list = append(list, b)
+		total += b.res.Size
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].res.Offset < list[j].res.Offset })
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = (&Options{}).threads()
+	}
+	var done atomic.Uint64
+	var mu sync.Mutex
+	ch := make(chan *blob)
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1<<20)
+			for b := range ch {
+				err := checkBlob(r, b, buf, &done, opts.Progress, total)
+				if err != nil {
+					mu.Lock()
+					verr.Bad = append(verr.Bad, BadStream{Hash: b.hash, Paths: users[b.hash], Err: err})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, b := range list {
+		ch <- b
+	}
+	close(ch)
+	wg.Wait()
+	if verr.Integrity != nil || len(verr.Bad) > 0 {
+		sort.Slice(verr.Bad, func(i, j int) bool { return fmt.Sprint(verr.Bad[i].Paths) < fmt.Sprint(verr.Bad[j].Paths) })
+		return fmt.Errorf("%s: %w", path, verr)
+	}
+	return nil
+}
+
+func checkBlob(r *Reader, b *blob, buf []byte, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
+	rr, err := openResource(r.f, b.res, r.comp, "stream")
+	if err != nil {
+		return err
+	}
+	h := sha1.New()
+	var n uint64
+	for {
+		m, err := rr.Read(buf)
+		h.Write(buf[:m])
+		n += uint64(m)
+		if progress != nil && m > 0 {
+			progress(done.Add(uint64(m)), total)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if n != b.res.Size {
+		return fmt.Errorf("stream has %d bytes, want %d", n, b.res.Size)
+	}
+	var sum [20]byte
+	h.Sum(sum[:0])
+	if sum != b.hash {
+		return fmt.Errorf("SHA-1 mismatch: data hashes to %x, blob table says %x", sum, b.hash)
+	}
+	return nil
+}

@@ -1,0 +1,456 @@
+package images
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Options configures a Writer.
+type Options struct {
+	// Compression of new resources. For Append it must equal the file's.
+	Compression Compression
+	// Level is the codec level; 0 selects the codec's default.
+	Level int
+	// Threads bounds the compression workers; 0 means GOMAXPROCS.
+	Threads int
+	// Integrity writes the SHA-1 integrity table.
+	Integrity bool
+	// Overwrite lets Create replace an existing file (atomically, at Commit).
+	Overwrite bool
+	// Progress, when set, receives progress reports from the writing goroutine.
+	Progress func(Progress)
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Progress reports how far a capture has come.
+type Progress struct {
+	Phase      string // "scan", "hash", "write", "metadata", "integrity", "done"
+	BytesDone  uint64
+	BytesTotal uint64
+	FilesDone  uint64
+	FilesTotal uint64
+	Path       string
+}
+
+// ImageOptions describes a new image.
+type ImageOptions struct {
+	Name, Description string
+	// Flags, DisplayName and DisplayDescription are image-level XML elements
+	// (FLAGS is usually the edition ID).
+	Flags, DisplayName, DisplayDescription string
+	// WindowsXML is a complete <WINDOWS>…</WINDOWS> element, or "".
+	WindowsXML string
+	// Boot marks the new image as the bootable one.
+	Boot bool
+}
+
+// Writer creates a WIM file or appends images to one. Nothing is visible
+// under the target name until Commit succeeds: Create writes a temporary
+// file that Commit renames, and Append leaves the old header, blob table
+// and XML untouched until the new ones are complete.
+type Writer struct {
+	path     string
+	tmpPath  string
+	f        *os.File
+	out      *output
+	appendTo bool
+	origSize int64
+	opts     Options
+	log      *slog.Logger
+	hdr      header
+	blobs    []*blob
+	byHash   map[[20]byte]*blob
+	sizes    map[uint64]int
+	images   []ImageInfo
+	metas    []*blob
+	pool     *compressPool
+	done     bool
+	prog     Progress
+	lastProg time.Time
+	buf      []byte
+}
+
+func (o *Options) threads() int {
+	if o.Threads > 0 {
+		return o.Threads
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Create starts a new WIM file at path.
+func Create(path string, opts Options) (*Writer, error) {
+	if !opts.Overwrite {
+		if _, err := os.Lstat(path); err == nil {
+			return nil, fmt.Errorf("create %s: file exists (overwrite not allowed)", path)
+		}
+	}
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+".partial-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	w := &Writer{path: path, tmpPath: f.Name(), f: f, opts: opts}
+	w.init()
+	if _, err := rand.Read(w.hdr.GUID[:]); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("create %s: random GUID: %w", path, err)
+	}
+	w.hdr.Flags = compressionFlags(opts.Compression)
+	if opts.Compression == CompressNone {
+		w.hdr.ChunkSize = 0
+	}
+	// The header stays zero (no magic) until Commit.
+	w.out = newOutput(f, 0)
+	if _, err := w.out.Write(make([]byte, headerSize)); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := w.startPool(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Append opens the WIM at path to add images. Blobs already stored are
+// reused; new data goes after the current end of the file.
+func Append(path string, opts Options) (*Writer, error) {
+	r, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	comp := r.Compression()
+	hdr := *r.hdr
+	blobs := r.blobList
+	images := append([]ImageInfo(nil), r.images...)
+	r.Close()
+	if comp != opts.Compression {
+		return nil, fmt.Errorf("append to %s: the WIM uses %v compression, not %v; images in one WIM share a compression type", path, comp, opts.Compression)
+	}
+	if hdr.Flags&(hdrFlagReadOnly|hdrFlagResourceOnly|hdrFlagMetadataOnly) != 0 {
+		return nil, fmt.Errorf("append to %s: the WIM is marked read-only or partial (header flags %#x)", path, hdr.Flags)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("append to %s: %w", path, err)
+	}
+	w := &Writer{path: path, f: f, opts: opts, appendTo: true, origSize: st.Size()}
+	w.init()
+	w.hdr = hdr
+	w.images = images
+	for _, b := range blobs {
+		nb := *b
+		w.blobs = append(w.blobs, &nb)
+		if nb.metadata() {
+			w.metas = append(w.metas, &nb)
+		} else {
+			w.byHash[nb.hash] = &nb
+			w.sizes[nb.res.Size]++
+		}
+	}
+	if len(w.metas) != len(w.images) {
+		f.Close()
+		return nil, formatErr("append to %s: %d metadata resources for %d images", path, len(w.metas), len(w.images))
+	}
+	if _, err := f.Seek(st.Size(), io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("append to %s: %w", path, err)
+	}
+	w.out = newOutput(f, st.Size())
+	if err := w.startPool(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Writer) init() {
+	w.byHash = map[[20]byte]*blob{}
+	w.sizes = map[uint64]int{}
+	w.log = w.opts.Logger
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.hdr.ChunkSize = ChunkSize
+	w.hdr.PartNumber, w.hdr.TotalParts = 1, 1
+}
+
+func (w *Writer) startPool() error {
+	if w.opts.Compression == CompressNone {
+		return nil
+	}
+	p, err := newCompressPool(w.opts.Compression, w.opts.Level, w.opts.threads())
+	if err != nil {
+		return fmt.Errorf("%s: %w", w.path, err)
+	}
+	w.pool = p
+	return nil
+}
+
+// Abort discards everything written since Create or Append. The target
+// file is left as it was.
+func (w *Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	if w.pool != nil {
+		w.pool.close()
+	}
+	if w.appendTo {
+		err := w.f.Truncate(w.origSize)
+		return errors.Join(err, w.f.Close())
+	}
+	w.f.Close()
+	return os.Remove(w.tmpPath)
+}
+
+func (w *Writer) report(force bool) {
+	if w.opts.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if !force && now.Sub(w.lastProg) < 100*time.Millisecond {
+		return
+	}
+	w.lastProg = now
+	p := w.prog
+	if p.Phase != "write" && p.Phase != "hash" {
+		p.BytesDone, p.BytesTotal = 0, 0
+	}
+	w.opts.Progress(p)
+}
+
+// filetimeNow returns the current time as a FILETIME.
+func filetimeNow() uint64 {
+	return uint64(time.Now().UnixNano()/100) + 116444736000000000
+}
+
+// Commit writes the blob table, XML data, integrity table and header, and
+// makes the file visible under its name.
+func (w *Writer) Commit() error {
+	if w.done {
+		return errors.New("commit: writer already closed")
+	}
+	err := w.commit()
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("write %s: %w", w.path, err)
+	}
+	return nil
+}
+
+func (w *Writer) commit() error {
+	if w.pool != nil {
+		w.pool.close()
+	}
+	tableOff := w.out.pos
+	table := marshalBlobTable(w.blobs)
+	if _, err := w.out.Write(table); err != nil {
+		return err
+	}
+	w.hdr.BlobTable = resHdr{StoredSize: uint64(len(table)), Flags: resFlagMetadata, Offset: uint64(tableOff), Size: uint64(len(table))}
+	xmlOff := w.out.pos
+	xmlData := marshalXML(w.images, uint64(xmlOff))
+	if _, err := w.out.Write(xmlData); err != nil {
+		return err
+	}
+	w.hdr.XML = resHdr{StoredSize: uint64(len(xmlData)), Offset: uint64(xmlOff), Size: uint64(len(xmlData))}
+	if err := w.out.flush(); err != nil {
+		return err
+	}
+	w.hdr.Integrity = resHdr{}
+	if w.opts.Integrity {
+		w.prog.Phase = "integrity"
+		w.report(true)
+		tbl, err := computeIntegrity(w.f, headerSize, tableOff+int64(len(table)))
+		if err != nil {
+			return err
+		}
+		off := w.out.pos
+		if _, err := w.out.Write(tbl); err != nil {
+			return err
+		}
+		if err := w.out.flush(); err != nil {
+			return err
+		}
+		w.hdr.Integrity = resHdr{StoredSize: uint64(len(tbl)), Offset: uint64(off), Size: uint64(len(tbl))}
+	}
+	w.hdr.ImageCount = uint32(len(w.images))
+	w.hdr.BootMeta = resHdr{}
+	if w.hdr.BootIndex > 0 && int(w.hdr.BootIndex) <= len(w.metas) {
+		w.hdr.BootMeta = w.metas[w.hdr.BootIndex-1].res
+	}
+	w.hdr.Flags &^= hdrFlagWriteInProgress
+	// Everything the new header points at must be on disk before it is.
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	if _, err := w.f.WriteAt(w.hdr.marshal(), 0); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	if w.appendTo {
+		// Drop anything past the new end (nothing, unless a previous
+		// writer left a tail).
+		if err := w.f.Truncate(w.out.pos); err != nil {
+			return err
+		}
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	w.done = true
+	if !w.appendTo {
+		if err := os.Rename(w.tmpPath, w.path); err != nil {
+			os.Remove(w.tmpPath)
+			return err
+		}
+		syncDir(filepath.Dir(w.path))
+	}
+	w.prog.Phase = "done"
+	w.report(true)
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// writeResource stores size bytes from r as one resource (compressed in
+// chunks when the WIM is compressed) and returns its header and SHA-1.
+func (w *Writer) writeResource(ctx context.Context, r io.Reader, size uint64, flags uint8, what string) (resHdr, [20]byte, error) {
+	start := w.out.pos
+	h := sha1.New()
+	var sum [20]byte
+	if w.pool == nil || size == 0 {
+		buf := w.copyBuf()
+		left := size
+		for left > 0 {
+			if err := ctx.Err(); err != nil {
+				return resHdr{}, sum, err
+			}
+			n := min(uint64(len(buf)), left)
+			if _, err := io.ReadFull(r, buf[:n]); err != nil {
+				return resHdr{}, sum, fmt.Errorf("read %s at byte %d of %d: %w", what, size-left, size, err)
+			}
+			h.Write(buf[:n])
+			if _, err := w.out.Write(buf[:n]); err != nil {
+				return resHdr{}, sum, err
+			}
+			left -= n
+			if flags&resFlagMetadata == 0 {
+				w.addBytes(n)
+			}
+		}
+		h.Sum(sum[:0])
+		return resHdr{StoredSize: size, Flags: flags, Offset: uint64(start), Size: size}, sum, nil
+	}
+	n := numChunks(size)
+	es := uint64(chunkEntrySize(size))
+	table := make([]byte, (n-1)*es)
+	if _, err := w.out.Write(table); err != nil {
+		return resHdr{}, sum, err
+	}
+	dataStart := w.out.pos
+	var inflight []*chunkJob
+	finish := func(j *chunkJob, idx uint64) error {
+		<-j.done
+		if idx > 0 {
+			off := uint64(w.out.pos - dataStart)
+			if es == 4 {
+				binary.LittleEndian.PutUint32(table[(idx-1)*4:], uint32(off))
+			} else {
+				binary.LittleEndian.PutUint64(table[(idx-1)*8:], off)
+			}
+		}
+		data := j.in[:j.size]
+		if j.n > 0 {
+			data = j.out[:j.n]
+		}
+		_, err := w.out.Write(data)
+		w.pool.put(j)
+		w.addBytes(uint64(j.size))
+		return err
+	}
+	var first uint64
+	fail := func(err error) (resHdr, [20]byte, error) {
+		for _, j := range inflight {
+			<-j.done
+			w.pool.put(j)
+		}
+		return resHdr{}, sum, err
+	}
+	for i := uint64(0); i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		usize := min(uint64(ChunkSize), size-i*ChunkSize)
+		j := w.pool.get()
+		j.size = int(usize)
+		if _, err := io.ReadFull(r, j.in[:usize]); err != nil {
+			w.pool.put(j)
+			return fail(fmt.Errorf("read %s at byte %d of %d: %w", what, i*ChunkSize, size, err))
+		}
+		h.Write(j.in[:usize])
+		w.pool.submit(j)
+		inflight = append(inflight, j)
+		if len(inflight) >= w.pool.depth {
+			if err := finish(inflight[0], first); err != nil {
+				inflight = inflight[1:]
+				return fail(err)
+			}
+			inflight = inflight[1:]
+			first++
+		}
+	}
+	for len(inflight) > 0 {
+		if err := finish(inflight[0], first); err != nil {
+			inflight = inflight[1:]
+			return fail(err)
+		}
+		inflight = inflight[1:]
+		first++
+	}
+	if len(table) > 0 {
+		if err := w.out.writeAt(table, start); err != nil {
+			return resHdr{}, sum, err
+		}
+	}
+	h.Sum(sum[:0])
+	stored := uint64(w.out.pos - start)
+	return resHdr{StoredSize: stored, Flags: flags | resFlagCompressed, Offset: uint64(start), Size: size}, sum, nil
+}
+
+func (w *Writer) addBytes(n uint64) {
+	w.prog.BytesDone += n
+	w.report(false)
+}
+
+func (w *Writer) copyBuf() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, 1<<20)
+	}
+	return w.buf
+}
