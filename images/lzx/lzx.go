@@ -70,6 +70,9 @@ const (
 // with offset slot s; slots 0-2 are the repeat offsets.
 var slotBase [numOffsetSlots + 1]uint32
 
+// slotOf maps a formatted offset (< ChunkSize) to its offset slot.
+var slotOf [ChunkSize]uint8
+
 // slotExtra[s] is the number of extra offset bits following slot s.
 var slotExtra [numOffsetSlots]uint8
 
@@ -85,4 +88,11 @@ func init() {
 		base += 1 << extra
 	}
 	slotBase[numOffsetSlots] = base
+	s := 0
+	for f := range slotOf {
+		for s+1 < numOffsetSlots && uint32(f) >= slotBase[s+1] {
+			s++
+		}
+		slotOf[f] = uint8(s)
+	}
 }

@@ -287,3 +287,5 @@ func TestDecompressWimlib(t *testing.T) {
 		})
 	}
 }
+
+func sha1Sum(b []byte) [20]byte { return sha1.Sum(b) }
