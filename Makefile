@@ -1,0 +1,60 @@
+# wdscapture — see README.md.
+SHELL := /bin/bash
+GO    ?= go
+BUILD ?= build
+BIN   := bin/wdscapture
+APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk dosfstools
+# Commands that prove the packages above are installed.
+APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk mkfs.vfat
+
+.PHONY: all build test test-short vet fmt-check deps bench demo fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wdscapture
+
+# deps installs the reference tools the tests use as oracles (Debian).
+deps:
+	@missing=""; for c in $(APT_CMDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $(APT_PKGS) (missing:$$missing)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	fi
+	$(GO) mod download
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# test is the whole suite: formatting, vet, and every test under the race
+# detector, with the real tools as oracles.
+test: deps fmt-check vet
+	$(GO) test -race -timeout 60m ./...
+	$(GO) test -timeout 20m -run 'TestBigFileOver4GiB' ./images/
+
+test-short: deps
+	$(GO) test -short ./...
+
+# fuzz runs every fuzz target for FUZZTIME each.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
+
+# bench compares our capture with wimlib's on the corpus built by
+# ../shared/bench/make-corpus.sh, in the same run, and prints ratios.
+CORPUS ?= $(BUILD)/corpus
+bench: deps build
+	@test -e $(CORPUS).manifest || bash ../shared/bench/make-corpus.sh $(CORPUS)
+	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -wdscapture $(BIN) -out $(BUILD)/bench
+
+clean:
+	rm -rf $(BIN) $(BUILD)

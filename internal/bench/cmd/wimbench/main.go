@@ -1,0 +1,146 @@
+// Command wimbench compares wdscapture with wimlib on the same input in
+// the same run: capture (none, XPRESS, LZX at 1 and 2 threads) and
+// read-back (verify), printing wall time, CPU time, output size and peak
+// memory, and our/wimlib ratios. It is a benchmark report, not a test.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type measure struct {
+	wall, cpu time.Duration
+	rssKiB    int64
+	size      int64
+}
+
+func run(out io.Writer, name string, args ...string) (measure, error) {
+	cmd := exec.Command(name, args...)
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	start := time.Now()
+	err := cmd.Run()
+	m := measure{wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.rssKiB = ru.Maxrss
+		}
+	}
+	if err != nil {
+		return m, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, buf.String())
+	}
+	return m, nil
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", a/b)
+}
+
+func main() {
+	corpus := flag.String("corpus", "build/corpus", "directory tree to capture")
+	ntfsImage := flag.String("ntfs", "", "also capture this NTFS image (wimlib's NTFS-3G mode vs our raw-NTFS reader)")
+	ours := flag.String("wdscapture", "bin/wdscapture", "our binary")
+	outDir := flag.String("out", "build/bench", "where the WIMs and the report go")
+	comps := flag.String("compress", "none,XPRESS,LZX", "compression types to compare")
+	threads := flag.String("threads", "1,2", "thread counts to compare")
+	flag.Parse()
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		fatal(err)
+	}
+	report, err := os.Create(filepath.Join(*outDir, "report.txt"))
+	if err != nil {
+		fatal(err)
+	}
+	w := io.MultiWriter(os.Stdout, report)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "wimbench %s  corpus %s\n", time.Now().UTC().Format(time.RFC3339), *corpus)
+	if v, err := exec.Command("wimcapture", "--version").Output(); err == nil {
+		fmt.Fprintf(w, "%s\n", strings.SplitN(string(v), "\n", 2)[0])
+	}
+	fmt.Fprintln(tw, "source\tcompress\tthreads\twimlib wall s\tours wall s\twall ratio\twimlib CPU s\tours CPU s\tCPU ratio\twimlib MiB\tours MiB\tsize ratio\twimlib RSS MiB\tours RSS MiB\t")
+	type pair struct{ wimlib, ours string }
+	var readBack []pair
+	sources := []string{*corpus}
+	if *ntfsImage != "" {
+		sources = append(sources, *ntfsImage)
+	}
+	for _, src := range sources {
+		kind := "dir"
+		if src == *ntfsImage {
+			kind = "ntfs"
+		}
+		for _, c := range strings.Split(*comps, ",") {
+			for _, th := range strings.Split(*threads, ",") {
+				base := filepath.Join(*outDir, fmt.Sprintf("%s-%s-%s", kind, c, th))
+				os.Remove(base + "-wimlib.wim")
+				os.Remove(base + "-ours.wim")
+				mw, err := run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "--no-acls", "bench")
+				if kind == "ntfs" {
+					mw, err = run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "bench")
+				}
+				if err != nil {
+					fatal(err)
+				}
+				mo, err := run(w, *ours, "capture", src, base+"-ours.wim", "--name", "bench", "--compress", c, "--threads", th, "--verify=false", "--quiet")
+				if err != nil {
+					fatal(err)
+				}
+				mw.size, mo.size = fileSize(base+"-wimlib.wim"), fileSize(base+"-ours.wim")
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t\n", kind, c, th,
+					mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()),
+					mw.cpu.Seconds(), mo.cpu.Seconds(), ratio(mo.cpu.Seconds(), mw.cpu.Seconds()),
+					float64(mw.size)/(1<<20), float64(mo.size)/(1<<20), ratio(float64(mo.size), float64(mw.size)),
+					float64(mw.rssKiB)/1024, float64(mo.rssKiB)/1024)
+				tw.Flush()
+				if th == "2" || !strings.Contains(*threads, "2") {
+					readBack = append(readBack, pair{base + "-wimlib.wim", base + "-ours.wim"})
+				}
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "read back (verify every blob)\twimverify s\tours verify s\tratio\tours verify of wimlib's WIM s\t")
+	for _, p := range readBack {
+		mw, err := run(w, "wimverify", p.wimlib)
+		if err != nil {
+			fatal(err)
+		}
+		mo, err := run(w, *ours, "verify", p.ours)
+		if err != nil {
+			fatal(err)
+		}
+		mx, err := run(w, *ours, "verify", p.wimlib)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.2f\t\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "\nratios are ours / wimlib: below 1 means we are faster or smaller. Report: %s\n", report.Name())
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "wimbench:", err)
+	os.Exit(1)
+}
