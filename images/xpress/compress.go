@@ -6,10 +6,10 @@ import (
 )
 
 const (
-	hashBits = 15
-	hashSize = 1 << hashBits
+	hash4Bits = 15
+	hash3Bits = 14
 	// len3TooFar: a length-3 match this far back costs about as much as
-	// three literals, so the greedy parsers pass it up.
+	// three literals, so the lazy parser passes it up.
 	len3TooFar = 4096
 	// itemOffMask selects an item's offset; 0 marks a literal.
 	itemOffMask = 0xffff
@@ -25,17 +25,21 @@ type Compressor struct {
 
 	huff huffman
 
-	// Hash chains over absolute positions base+i: an entry below base is
-	// from an earlier chunk and reads as empty, so tables need no clearing.
-	base uint32
-	head [hashSize]uint32
-	prev [MaxChunkSize]uint32
+	// The match finder: head3 remembers the latest position of each 3-byte
+	// hash (for length-3 matches), head4 and prev chain the positions of
+	// each 4-byte hash. Entries hold position+1 (positions that can be
+	// hashed are below MaxChunkSize-3), 0 meaning none; 16-bit entries keep
+	// the tables small enough for the CPU caches, and clearing the heads
+	// per chunk costs far less than the misses bigger entries would.
+	head3 [1 << hash3Bits]uint16
+	head4 [1 << hash4Bits]uint16
+	prev  [MaxChunkSize]uint16
 
 	// items is the parse: a literal is byte<<16 (offset field 0), a match
 	// is offset | (length-3)<<16 (offsets are never 0).
 	items [MaxChunkSize]uint32
 
-	opt *optimal // near-optimal parsing state, nil at LevelFast
+	opt *optimal // near-optimal parsing state, nil for the lazy levels
 
 	// scratch receives the block before it is copied to dst, so that the
 	// bit writer needs no exact bounds checks. Literals cost at most 15
@@ -50,16 +54,15 @@ func NewCompressor(level int) *Compressor {
 	c := &Compressor{level: level}
 	switch level {
 	case LevelFast:
-		c.depth, c.nice = 16, 48
+		c.depth, c.nice = 8, 32
 	case LevelDefault:
-		c.depth, c.nice, c.passes = 24, 64, 2
+		c.depth, c.nice = 32, 96
 	case LevelHigh:
-		c.depth, c.nice, c.passes = 96, 256, 4
+		c.depth, c.nice, c.passes = 32, 96, 3
 	}
 	if c.passes > 0 {
 		c.opt = new(optimal)
 	}
-	c.base = 1 // 0 in head means "never used"
 	return c
 }
 
@@ -73,10 +76,8 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	if n > MaxChunkSize || limit < tableBytes+8 || n < 8 {
 		return 0
 	}
-	if c.base > 1<<31 {
-		c.head = [hashSize]uint32{}
-		c.base = 1
-	}
+	c.head3 = [1 << hash3Bits]uint16{}
+	c.head4 = [1 << hash4Bits]uint16{}
 	c.huff.freqs = [numSymbols]uint32{}
 	var count int
 	if c.opt == nil {
@@ -84,15 +85,15 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	} else {
 		count = c.parseOptimal(src)
 	}
-	c.base += uint32(n) + 1
 	return c.write(dst[:limit], c.items[:count])
 }
 
-// hashAt hashes the 3 bytes at src[i:]; i+3 <= len(src).
-func hashAt(src []byte, i int) uint32 {
-	v := uint32(src[i]) | uint32(src[i+1])<<8 | uint32(src[i+2])<<16
-	return (v * 0x9e3779b1) >> (32 - hashBits)
+func load32(src []byte, i int) uint32 {
+	return binary.LittleEndian.Uint32(src[i:])
 }
+
+func hash3(v uint32) uint32 { return ((v << 8) * 0x9e3779b1) >> (32 - hash3Bits) }
+func hash4(v uint32) uint32 { return (v * 0x9e3779b1) >> (32 - hash4Bits) }
 
 // matchLen returns how many bytes, up to max, src[a:] and src[b:] share.
 // b+max <= len(src) and a < b.
@@ -111,40 +112,56 @@ func matchLen(src []byte, a, b, max int) int {
 	return n
 }
 
-// insert adds position i (i+3 <= len(src)) to the hash chains.
+// insert adds position i (i+4 <= len(src)) to the match finder.
 func (c *Compressor) insert(src []byte, i int) {
-	h := hashAt(src, i)
-	c.prev[i] = c.head[h]
-	c.head[h] = c.base + uint32(i)
+	v := load32(src, i)
+	pos := uint16(i + 1)
+	c.head3[hash3(v)] = pos
+	h := hash4(v)
+	c.prev[i] = c.head4[h]
+	c.head4[h] = pos
 }
 
-// longest inserts position i (i+3 <= len(src)) and returns the longest match
-// there that is longer than best, searching at most depth candidates, with
-// length at most maxLen.
+// longest inserts position i (i+4 <= len(src)) and returns the longest match
+// there that is longer than best and at most maxLen long, searching at most
+// depth hash chain entries. It returns length 0 if there is none.
 func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, offset int) {
-	h := hashAt(src, i)
-	cand := c.head[h]
+	v := load32(src, i)
+	pos := uint16(i + 1)
+	h3 := hash3(v)
+	c3 := c.head3[h3]
+	c.head3[h3] = pos
+	h := hash4(v)
+	cand := c.head4[h]
 	c.prev[i] = cand
-	c.head[h] = c.base + uint32(i)
-	nice := min(c.nice, maxLen)
-	base := c.base
-	for ; depth > 0 && cand >= base; depth-- {
-		p := int(cand - base)
-		off := i - p
-		if off > maxOffset {
-			break
+	c.head4[h] = pos
+	if best >= maxLen {
+		return 0, 0
+	}
+	if best < minMatch && c3 != 0 {
+		p := int(c3) - 1
+		if load32(src, p)<<8 == v<<8 {
+			best, length, offset = minMatch, minMatch, i-p
 		}
-		cand = c.prev[p]
-		// Cheap filter: the byte that would make this match longer.
-		if best >= maxLen || src[p+best] != src[i+best] {
+	}
+	nice := min(c.nice, maxLen)
+	prev := &c.prev
+	b := max(best, minMatch)
+	want := load32(src, i+b-3) // the last 4 bytes a longer match must have
+	for ; depth > 0 && cand != 0; depth-- {
+		p := int(cand - 1)
+		cand = prev[uint16(cand-1)]
+		if load32(src, p+b-3) != want || load32(src, p) != v {
 			continue
 		}
-		l := matchLen(src, p, i, maxLen)
+		l := 4 + matchLen(src, p+4, i+4, maxLen-4)
 		if l > best {
-			best, length, offset = l, l, off
+			best, length, offset = l, l, i-p
 			if l >= nice {
 				break
 			}
+			b = l
+			want = load32(src, i+b-3)
 		}
 	}
 	return length, offset
@@ -175,7 +192,7 @@ func (c *Compressor) parseLazy(src []byte) int {
 	n := len(src)
 	k := 0
 	i := 0
-	last := n - minMatch // last position that can start a match
+	last := n - 4 // last position the match finder can hash
 	for i < n {
 		if i > last {
 			k = c.recordLiteral(k, src[i])

@@ -73,19 +73,19 @@ func (c *Compressor) parseOptimal(src []byte) int {
 func (c *Compressor) findMatches(src []byte) int {
 	o := c.opt
 	n := len(src)
-	last := n - minMatch
+	last := n - 4 // last position the match finder can hash
 	ptr := 0
 	for i := 0; i < n; i++ {
 		if i > last {
 			o.nmatch[i] = 0
 			continue
 		}
-		if ptr+c.depth > cacheSize {
+		if ptr+c.depth+1 > cacheSize {
 			c.insert(src, i)
 			o.nmatch[i] = 0
 			continue
 		}
-		cnt, best := c.allMatches(src, i, n-i, o.cache[ptr:ptr+c.depth])
+		cnt, best := c.allMatches(src, i, n-i, o.cache[ptr:ptr+c.depth+1])
 		o.nmatch[i] = uint8(cnt)
 		ptr += cnt
 		if best >= c.nice {
@@ -104,35 +104,51 @@ func (c *Compressor) findMatches(src []byte) int {
 	return ptr
 }
 
-// allMatches inserts position i and stores in out each match found there that
-// is longer than all closer ones (so lengths and offsets both rise). It
-// returns how many it stored and the longest length.
+// allMatches inserts position i (i+4 <= len(src)) and stores in out each
+// match found there that is longer than all closer ones (so lengths and
+// offsets both rise). It returns how many it stored and the longest length.
 func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, best int) {
-	h := hashAt(src, i)
-	cand := c.head[h]
+	v := load32(src, i)
+	pos := uint16(i + 1)
+	h3 := hash3(v)
+	c3 := c.head3[h3]
+	c.head3[h3] = pos
+	h := hash4(v)
+	cand := c.head4[h]
 	c.prev[i] = cand
-	c.head[h] = c.base + uint32(i)
+	c.head4[h] = pos
 	nice := min(c.nice, maxLen)
-	base := c.base
 	best = minMatch - 1
-	for depth := len(out); depth > 0 && cand >= base; depth-- {
-		p := int(cand - base)
-		off := i - p
-		if off > maxOffset {
-			break
+	if c3 != 0 {
+		p := int(c3) - 1
+		if load32(src, p)<<8 == v<<8 {
+			best = minMatch + matchLen(src, p+minMatch, i+minMatch, maxLen-minMatch)
+			out[0] = uint32(i-p) | uint32(best-minMatch)<<16
+			cnt = 1
+			if best >= nice {
+				return cnt, best
+			}
 		}
-		cand = c.prev[p]
-		if src[p+best] != src[i+best] {
+	}
+	prev := &c.prev
+	b := max(best, minMatch)
+	want := load32(src, i+b-3) // the last 4 bytes a longer match must have
+	for depth := len(out) - 1; depth > 0 && cand != 0; depth-- {
+		p := int(cand - 1)
+		cand = prev[uint16(cand-1)]
+		if load32(src, p+b-3) != want || load32(src, p) != v {
 			continue
 		}
-		l := matchLen(src, p, i, maxLen)
+		l := 4 + matchLen(src, p+4, i+4, maxLen-4)
 		if l > best {
 			best = l
-			out[cnt] = uint32(off) | uint32(l-minMatch)<<16
+			out[cnt] = uint32(i-p) | uint32(l-minMatch)<<16
 			cnt++
 			if l >= nice {
 				break
 			}
+			b = l
+			want = load32(src, i+b-3)
 		}
 	}
 	if cnt == 0 {

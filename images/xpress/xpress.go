@@ -24,10 +24,12 @@ import "errors"
 const (
 	// LevelFast uses lazy parsing over short hash chains.
 	LevelFast = 1
-	// LevelDefault uses near-optimal parsing with two cost-model passes.
+	// LevelDefault uses lazy parsing over longer hash chains: about the
+	// output size and speed of wimlib's default XPRESS level.
 	LevelDefault = 2
-	// LevelHigh uses near-optimal parsing with deeper searches and more
-	// passes; it is noticeably slower for a small gain.
+	// LevelHigh uses near-optimal parsing (minimum-cost paths under an
+	// iterated Huffman cost model): 2-3% smaller output, several times
+	// slower.
 	LevelHigh = 3
 )
 
