@@ -1,0 +1,342 @@
+package inf
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wdscapture/wdscapture/volume/exclude"
+)
+
+// Validate checks the settings as they are now (after a wizard filled them
+// in, say): every value well formed, DeleteLocalWimOnSuccess only with
+// Upload, DestinationFile not on the volume being captured. Missing values
+// are not errors here; see Missing. The error is an ErrorList; lines are
+// those of the file the settings came from, when known.
+func (s *Settings) Validate() error {
+	if errs := s.validate(); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// validate returns every problem, each tied to the line that set the key.
+func (s *Settings) validate() ErrorList {
+	var errs ErrorList
+	add := func(section, key, msg string) {
+		errs = append(errs, &Error{File: s.Source, Line: s.Line(key), Section: section, Key: key, Msg: msg})
+	}
+	if s.Overwrite < OverwriteNo || s.Overwrite > OverwriteAppend {
+		add(secCapture, "Overwrite", fmt.Sprintf("invalid value %d: allowed values are Yes, No, Append", int(s.Overwrite)))
+	}
+	if s.Compression < CompressionXPRESS || s.Compression > CompressionNone {
+		add(secCapture, "Compression", fmt.Sprintf("invalid value %d: allowed values are XPRESS, LZX, None", int(s.Compression)))
+	}
+	if msg := checkVolume(s.VolumeToCapture); msg != "" {
+		add(secCapture, "VolumeToCapture", msg)
+	}
+	if msg := checkSystemRoot(s.SystemRoot, s.VolumeToCapture); msg != "" {
+		add(secCapture, "SystemRoot", msg)
+	}
+	if msg := checkText(s.ImageName, maxNameLen); msg != "" {
+		add(secCapture, "ImageName", msg)
+	}
+	if msg := checkText(s.ImageDescription, maxDescriptionLen); msg != "" {
+		add(secCapture, "ImageDescription", msg)
+	}
+	if msg := checkDestination(s.DestinationFile, s.VolumeToCapture); msg != "" {
+		add(secCapture, "DestinationFile", msg)
+	}
+	exclusions, exceptions := s.ExclusionPatterns("")
+	for i, p := range exclusions {
+		if err := exclude.Validate(p); err != nil {
+			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.exclLines, i), Section: secExclusion, Msg: err.Error()})
+		}
+	}
+	for i, p := range exceptions {
+		if err := exclude.Validate(p); err != nil {
+			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.excLines, i), Section: secException, Msg: err.Error()})
+		}
+	}
+	if msg := checkServer(s.ServerName); msg != "" {
+		add(secWDS, "WDSServerName", msg)
+	}
+	if msg := checkText(s.ImageGroup, maxNameLen); msg != "" {
+		add(secWDS, "WDSImageGroup", msg)
+	}
+	if msg := checkUsername(s.Username); msg != "" {
+		add(secWDS, "Username", msg)
+	}
+	if s.Password.v != "" && hasControl(s.Password.v) {
+		add(secWDS, "Password", "contains a control character") // never the value
+	}
+	if s.DeleteLocalWimOnSuccess && !s.Upload {
+		add(secWDS, "DeleteLocalWimOnSuccess", "Yes requires UploadToWDSServer=Yes (the local image would be deleted without a copy on the server)")
+	}
+	sortErrors(errs)
+	return errs
+}
+
+func lineAt(lines []int, i int) int {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return 0
+}
+
+func sortErrors(errs ErrorList) {
+	// Insertion sort by line keeps equal lines in check order.
+	for i := 1; i < len(errs); i++ {
+		for j := i; j > 0 && errs[j].Line < errs[j-1].Line; j-- {
+			errs[j], errs[j-1] = errs[j-1], errs[j]
+		}
+	}
+}
+
+func hasControl(v string) bool {
+	for _, r := range v {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// checkText checks a free-text value.
+func checkText(v string, max int) string {
+	if !utf8.ValidString(v) {
+		return "not valid UTF-8"
+	}
+	if hasControl(v) {
+		return "contains a control character"
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return fmt.Sprintf("too long: %d characters, at most %d allowed", n, max)
+	}
+	return ""
+}
+
+// isDriveOnly reports whether v is a bare drive: "C:", `C:\` or "C:/".
+func isDriveOnly(v string) bool {
+	_, rest, ok := DriveLetter(v)
+	return ok && (rest == "" || rest == `\` || rest == "/")
+}
+
+// checkVolume checks VolumeToCapture.
+func checkVolume(v string) string {
+	if v == "" {
+		return ""
+	}
+	if msg := checkText(v, maxPathLen); msg != "" {
+		return msg
+	}
+	if isDriveOnly(v) {
+		return ""
+	}
+	if _, rest, ok := DriveLetter(v); ok {
+		if !strings.HasPrefix(rest, `\`) && !strings.HasPrefix(rest, "/") {
+			return fmt.Sprintf("invalid value %s: a path on a drive must be absolute (C:\\dir, not C:dir)", quoteValue(v))
+		}
+		return ""
+	}
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, `\\`) {
+		return ""
+	}
+	return fmt.Sprintf("invalid value %s: allowed values are a drive letter (C: or C:\\) or an absolute device, image or directory path", quoteValue(v))
+}
+
+// checkSystemRoot checks SystemRoot (already normalized by the parser when
+// it came from a file) against the volume.
+func checkSystemRoot(root, volume string) string {
+	if root == "" {
+		return ""
+	}
+	if msg := checkText(root, maxPathLen); msg != "" {
+		return msg
+	}
+	letter, _, hasLetter := DriveLetter(root)
+	if _, ok := normalizeRoot(root); !ok {
+		return fmt.Sprintf("invalid value %s: want the Windows directory of the captured volume, such as \\Windows", quoteValue(root))
+	}
+	if vl, _, ok := DriveLetter(volume); ok && hasLetter && vl != letter {
+		return fmt.Sprintf("drive %c: differs from VolumeToCapture %s", letter, quoteValue(volume))
+	}
+	return ""
+}
+
+// checkDestination checks DestinationFile and that it is not on (or in) the
+// captured volume.
+func checkDestination(dest, volume string) string {
+	if dest == "" {
+		return ""
+	}
+	if msg := checkText(dest, maxPathLen); msg != "" {
+		return msg
+	}
+	if !strings.HasSuffix(strings.ToLower(dest), ".wim") {
+		return fmt.Sprintf("invalid value %s: the file name must end in .wim", quoteValue(dest))
+	}
+	letter, rest, hasLetter := DriveLetter(dest)
+	switch {
+	case strings.HasPrefix(dest, `\\`) || strings.HasPrefix(dest, "//"):
+		return fmt.Sprintf("invalid value %s: network paths are not supported; write to a local disk and use [WDS] UploadToWDSServer=Yes", quoteValue(dest))
+	case hasLetter:
+		if !strings.HasPrefix(rest, `\`) && !strings.HasPrefix(rest, "/") {
+			return fmt.Sprintf("invalid value %s: must be an absolute path such as D:\\Images\\ref.wim", quoteValue(dest))
+		}
+		if strings.ContainsAny(rest, `*?"<>|:`) {
+			return fmt.Sprintf("invalid value %s: a Windows path cannot contain * ? \" < > | or a second ':'", quoteValue(dest))
+		}
+	case strings.HasPrefix(dest, "/"):
+	default:
+		return fmt.Sprintf("invalid value %s: must be an absolute path such as D:\\Images\\ref.wim or /mnt/images/ref.wim", quoteValue(dest))
+	}
+	if volume == "" {
+		return ""
+	}
+	if vl, vrest, ok := DriveLetter(volume); ok && hasLetter {
+		if vl != letter {
+			return ""
+		}
+		if isDriveOnly(volume) {
+			return fmt.Sprintf("%s is on the volume being captured (VolumeToCapture=%s); write the image to another volume", quoteValue(dest), volume)
+		}
+		if within(winClean(rest), winClean(vrest), true) {
+			return fmt.Sprintf("%s is inside the directory being captured (VolumeToCapture=%s)", quoteValue(dest), volume)
+		}
+		return ""
+	}
+	if strings.HasPrefix(volume, "/") && !hasLetter && within(path.Clean(dest), path.Clean(volume), false) {
+		return fmt.Sprintf("%s is inside the directory being captured (VolumeToCapture=%s)", quoteValue(dest), volume)
+	}
+	return ""
+}
+
+// winClean turns a drive-less Windows path into a clean slash path.
+func winClean(p string) string { return path.Clean("/" + strings.ReplaceAll(p, `\`, "/")) }
+
+// within reports whether p is dir or below it.
+func within(p, dir string, fold bool) bool {
+	if fold {
+		p, dir = strings.ToLower(p), strings.ToLower(dir)
+	}
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// checkServer checks WDSServerName: host name, IPv4 or IPv6 address, with an
+// optional port.
+func checkServer(v string) string {
+	if v == "" {
+		return ""
+	}
+	bad := func(why string) string {
+		return fmt.Sprintf("invalid value %s: %s; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443)", quoteValue(v), why)
+	}
+	host, port := v, ""
+	switch {
+	case strings.HasPrefix(v, "["):
+		end := strings.IndexByte(v, ']')
+		if end < 0 {
+			return bad("missing ']'")
+		}
+		host = v[1:end]
+		switch after := v[end+1:]; {
+		case after == "":
+		case after[0] == ':':
+			port = after[1:]
+			if port == "" {
+				return bad("empty port")
+			}
+		default:
+			return bad("unexpected text after ']'")
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() {
+			return bad("not an IPv6 address inside [ ]")
+		}
+	case strings.Count(v, ":") > 1:
+		if a, err := netip.ParseAddr(v); err != nil || !a.Is6() {
+			return bad("not a valid IPv6 address")
+		}
+		return ""
+	default:
+		if i := strings.IndexByte(v, ':'); i >= 0 {
+			host, port = v[:i], v[i+1:]
+			if port == "" {
+				return bad("empty port")
+			}
+		}
+		if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+			return bad("not a valid host name")
+		}
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return bad("port must be a number from 1 to 65535")
+		}
+	}
+	return ""
+}
+
+// validHostname accepts DNS names and NetBIOS-style names: dot-separated
+// labels of letters, digits, '-' and '_', 1-63 characters, not starting or
+// ending with '-', at most 253 characters in all.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	h = strings.TrimSuffix(h, ".")
+	allDigits := true
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			switch {
+			case c >= '0' && c <= '9':
+			case c|0x20 >= 'a' && c|0x20 <= 'z', c == '-', c == '_':
+				allDigits = false
+			default:
+				return false
+			}
+		}
+	}
+	return !allDigits // "10.0.0" is a broken IP address, not a name
+}
+
+// checkUsername accepts DOMAIN\user and user@domain.
+func checkUsername(v string) string {
+	if v == "" {
+		return ""
+	}
+	if msg := checkText(v, maxNameLen); msg != "" {
+		return msg
+	}
+	bad := func(why string) string {
+		return fmt.Sprintf("invalid value %s: %s; allowed forms are DOMAIN\\user and user@domain", quoteValue(v), why)
+	}
+	var user, domain string
+	switch {
+	case strings.Count(v, `\`) == 1:
+		domain, user, _ = strings.Cut(v, `\`)
+	case strings.Count(v, "@") == 1 && !strings.Contains(v, `\`):
+		user, domain, _ = strings.Cut(v, "@")
+		if !validHostname(domain) {
+			return bad("the part after @ is not a domain name")
+		}
+	default:
+		return bad("no domain")
+	}
+	if user == "" || domain == "" {
+		return bad("empty user or domain")
+	}
+	if strings.ContainsAny(user, `"/\[]:;|=,+*?<>@`) || strings.ContainsAny(domain, `"/\[]:;|=,+*?<>@`) {
+		return bad(`a name cannot contain " / \ [ ] : ; | = , + * ? < > or a second @`)
+	}
+	return ""
+}

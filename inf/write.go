@@ -1,0 +1,88 @@
+package inf
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Write writes the settings as a WDSCapture.inf (UTF-8, CRLF line ends) that
+// Parse reads back to the same settings. Every key is written, including the
+// extensions Compression and CheckIntegrity; [ExclusionList] is always
+// written, so an empty list stays empty. The password is written only when
+// includePassword is true; otherwise Password is left empty. Write refuses
+// settings that do not pass Validate.
+func (s *Settings) Write(w io.Writer, includePassword bool) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("write capture settings: %w", err)
+	}
+	bw := bufio.NewWriter(w)
+	line := func(text string) { bw.WriteString(text + "\r\n") }
+	kv := func(key, value string) { line(key + "=" + quoteIfNeeded(value)) }
+	yesNo := func(b bool) string {
+		if b {
+			return "Yes"
+		}
+		return "No"
+	}
+
+	line("; WDSCapture.inf written by wdscapture.")
+	line("; Compression and CheckIntegrity are wdscapture extensions to the WDS format.")
+	line("[" + secCapture + "]")
+	kv("Unattended", yesNo(s.Unattended))
+	kv("VolumeToCapture", s.VolumeToCapture)
+	kv("SystemRoot", s.SystemRoot)
+	kv("ImageName", s.ImageName)
+	kv("ImageDescription", s.ImageDescription)
+	kv("DestinationFile", s.DestinationFile)
+	kv("Overwrite", s.Overwrite.String())
+	kv("Compression", s.Compression.String())
+	kv("CheckIntegrity", yesNo(s.CheckIntegrity))
+	line("")
+	line("[" + secExclusion + "]")
+	for _, p := range s.Exclusions {
+		line(quotePattern(p))
+	}
+	if len(s.ExclusionExceptions) > 0 {
+		line("")
+		line("[" + secException + "]")
+		for _, p := range s.ExclusionExceptions {
+			line(quotePattern(p))
+		}
+	}
+	line("")
+	line("[" + secWDS + "]")
+	kv("UploadToWDSServer", yesNo(s.Upload))
+	kv("WDSServerName", s.ServerName)
+	kv("WDSImageGroup", s.ImageGroup)
+	kv("Username", s.Username)
+	if includePassword {
+		kv("Password", s.Password.Reveal())
+	} else {
+		kv("Password", "")
+	}
+	kv("DeleteLocalWimOnSuccess", yesNo(s.DeleteLocalWimOnSuccess))
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write capture settings: %w", err)
+	}
+	return nil
+}
+
+// quoteIfNeeded quotes a value that Parse would otherwise change: surrounding
+// blanks would be trimmed and a surrounding pair of quotes removed.
+func quoteIfNeeded(v string) string {
+	if v != trimBlank(v) || unquote(v) != v {
+		return `"` + v + `"`
+	}
+	return v
+}
+
+// quotePattern also quotes list lines that Parse would read as comments or
+// section headers.
+func quotePattern(p string) string {
+	if p != "" && strings.ContainsRune(`;#["'`, rune(p[0])) {
+		return `"` + p + `"`
+	}
+	return quoteIfNeeded(p)
+}
