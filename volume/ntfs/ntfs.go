@@ -60,7 +60,7 @@ type Volume struct {
 	mft        *streamDesc // $MFT:$DATA
 	mftRecords uint64
 
-	sds     *streamDesc          // $Secure:$SDS, nil when absent
+	sds     *streamDesc           // $Secure:$SDS, nil when absent
 	sdIndex map[uint32]sdLocation // security id → location in $SDS
 	sdMu    sync.Mutex
 	sdCache map[uint32][]byte

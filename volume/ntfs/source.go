@@ -253,4 +253,3 @@ func (v *Volume) OpenStream(e *volume.Entry, i int) (io.ReadCloser, error) {
 	}
 	return h.streams[i].open(), nil
 }
-
