@@ -10,7 +10,21 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/volume"
+	"github.com/wdscapture/wdscapture/volume/ntfs"
 )
+
+// ntfsSource logs the volume's warnings (skipped EFS files…) when closed.
+type ntfsSource struct {
+	*ntfs.Volume
+	log *slog.Logger
+}
+
+func (s *ntfsSource) Close() error {
+	for _, w := range s.Warnings() {
+		s.log.Warn(w)
+	}
+	return s.Volume.Close()
+}
 
 // CaptureRequest says what to capture and where.
 type CaptureRequest struct {
@@ -81,7 +95,11 @@ func OpenSource(path string, log *slog.Logger) (volume.Source, error) {
 	if st.IsDir() {
 		return volume.OpenDir(path, log)
 	}
-	return nil, fmt.Errorf("%s: raw volume capture is not available yet; give a directory", path)
+	v, err := ntfs.OpenFile(path, ntfs.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &ntfsSource{Volume: v, log: log}, nil
 }
 
 // Capture runs one capture. emit receives progress events (it may be nil).

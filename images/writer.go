@@ -440,6 +440,11 @@ func (w *Writer) writeResource(ctx context.Context, r io.Reader, size uint64, fl
 	}
 	h.Sum(sum[:0])
 	stored := uint64(w.out.pos - start)
+	if n == 1 && stored == size {
+		// One chunk that did not shrink: its bytes are the data itself,
+		// so record the resource as uncompressed, as wimlib and DISM do.
+		return resHdr{StoredSize: size, Flags: flags, Offset: uint64(start), Size: size}, sum, nil
+	}
 	return resHdr{StoredSize: stored, Flags: flags | resFlagCompressed, Offset: uint64(start), Size: size}, sum, nil
 }
 
