@@ -45,7 +45,12 @@ type CaptureRequest struct {
 	Exclude volume.Excluder
 	// Verify re-reads the written WIM and checks every stream.
 	Verify bool
+	// NoWindowsInfo skips reading the <WINDOWS> metadata from the tree.
+	NoWindowsInfo bool
 }
+
+// ImageXML is the XML information of the new image.
+type ImageXML = images.ImageOptions
 
 // Result describes a finished capture.
 type Result struct {
@@ -119,6 +124,13 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 		return nil, fail(KindNothing, fmt.Errorf("open source: %w", err))
 	}
 	defer src.Close()
+	img := req.Image
+	if !req.NoWindowsInfo {
+		emit(Event{Phase: PhaseScan, Message: "reading the Windows metadata (hives, kernel32.dll)"})
+		if info := windowsImageOptions(src, &img, log); info != nil {
+			emit(Event{Phase: PhaseScan, Message: fmt.Sprintf("found %s (%s) in \\%s", info.Windows.ProductName, info.Windows.EditionID, info.Windows.SystemRoot)})
+		}
+	}
 	if req.Exclude != nil {
 		src = volume.Filter(src, req.Exclude)
 	}
@@ -152,7 +164,7 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	if err != nil {
 		return nil, fail(KindSettings, err)
 	}
-	info, err := w.AddImage(ctx, src, req.Image)
+	info, err := w.AddImage(ctx, src, img)
 	if err != nil {
 		w.Abort()
 		return nil, fail(KindCapture, err)

@@ -50,6 +50,7 @@ func init() {
 		{"info", "FILE.wim [INDEX]", "show a WIM's header and images", runInfo},
 		{"dir", "FILE.wim INDEX", "list the paths in an image", runDir},
 		{"verify", "FILE.wim", "check the integrity table and every stream's SHA-1", runVerify},
+		{"scan", "[--json] [DISK-IMAGE...]", "list disks, volumes, drive letters and sysprepped Windows", runScan},
 	}
 }
 
