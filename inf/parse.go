@@ -141,7 +141,7 @@ func Parse(data []byte, name string) (*Settings, []Warning, error) {
 		p.warn(0, encWarning)
 	}
 	if err := p.run(text); err != nil {
-		return nil, nil, ErrorList{{File: name, Msg: err.Error()}}
+		return nil, nil, ErrorList{err}
 	}
 	p.finish()
 	if p.suppressedWarnings > 0 {
@@ -211,7 +211,7 @@ func sectionHeader(t string) (name, trailing string, isHeader, malformed bool) {
 	return trimBlank(t[1:end]), trimBlank(t[end+1:]), true, false
 }
 
-func (p *parser) run(text string) error {
+func (p *parser) run(text string) *Error {
 	section := ""    // canonical name, or "" before any section
 	unknown := false // in a section we do not know
 	lineNo := 0
@@ -226,7 +226,7 @@ func (p *parser) run(text string) error {
 		raw = strings.TrimSuffix(raw, "\r")
 		for _, r := range raw {
 			if (r < 0x20 && r != '\t' && r != '\v' && r != '\f') || r == 0x7f {
-				return fmt.Errorf("line %d: control character %U: this is not a text settings file", lineNo, r)
+				return &Error{File: p.name, Line: lineNo, Msg: fmt.Sprintf("control character %U: this is not a text settings file", r)}
 			}
 		}
 		t := trimBlank(raw)

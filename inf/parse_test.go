@@ -414,7 +414,7 @@ func TestEncodings(t *testing.T) {
 		{"utf16 lone low surrogate", append(utf16le("[Capture]\r\n", true), 0x00, 0xDC), "", "", "unpaired surrogate"},
 		{"utf16 nul", append(utf16le("[Capture]\r\n", true), 0, 0), "", "", "NUL character"},
 		{"utf8 bom bad utf8", []byte("\xEF\xBB\xBF[Capture]\nImageName=\xff"), "", "", "not valid UTF-8"},
-		{"control character", []byte("[Capture]\nImageName=a\x01b"), "", "", "line 2: control character U+0001"},
+		{"control character", []byte("[Capture]\nImageName=a\x01b"), "", "", "e.inf:2: control character U+0001"},
 		{"lone CR", []byte("[Capture]\rImageName=a"), "", "", "control character U+000D"},
 		{"binary", []byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0}, "", "", "NUL byte"},
 		{"too big", bytes.Repeat([]byte("; comment line\n"), MaxSize/15+1), "", "", "limit"},
@@ -423,7 +423,7 @@ func TestEncodings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, w, err := Parse(tt.data, "e.inf")
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "e.inf: ") {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "e.inf:") {
 					t.Fatalf("error = %v, want one with %q", err, tt.wantErr)
 				}
 				if s != nil {
@@ -531,5 +531,29 @@ func TestLoadErrors(t *testing.T) {
 		if _, _, err := Load("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("Load of /dev/zero: %v", err)
 		}
+	}
+}
+
+func TestMatcherFromStockFile(t *testing.T) {
+	s, _ := mustParse(t, stockINF+"[ExclusionException]\n%SYSTEMROOT%\\CSC\\keep\n")
+	m, err := s.Matcher(`\WINDOWS`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{
+		`\pagefile.sys`:              true,
+		`\old\pagefile.sys`:          true, // stock patterns are relative: any depth
+		`\System Volume Information`: true,
+		`\Windows\CSC\x`:             true,
+		`\Windows\CSC\keep\x`:        false,
+		`\Windows\System32\x.dll`:    false,
+	} {
+		if got := m.Excluded(path, false); got != want {
+			t.Errorf("Excluded(%q) = %v, want %v", path, got, want)
+		}
+	}
+	s.Exclusions = []string{`C:bad`}
+	if _, err := s.Matcher(""); err == nil || !strings.Contains(err.Error(), "C:bad") {
+		t.Errorf("Matcher with a bad pattern: %v", err)
 	}
 }

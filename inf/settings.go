@@ -68,6 +68,7 @@
 package inf
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -336,6 +337,16 @@ func (s *Settings) ExclusionPatterns(detectedRoot string) (exclusions, exception
 		root = detectedRoot
 	}
 	return ExpandSystemRoot(s.Exclusions, root), ExpandSystemRoot(s.ExclusionExceptions, root)
+}
+
+// Matcher compiles ExclusionPatterns(detectedRoot) into an exclusion matcher.
+func (s *Settings) Matcher(detectedRoot string) (*exclude.Matcher, error) {
+	e, x := s.ExclusionPatterns(detectedRoot)
+	m, err := exclude.New(e, x)
+	if err != nil {
+		return nil, fmt.Errorf("exclusion list of %s: %w", cmp.Or(s.Source, "capture settings"), err)
+	}
+	return m, nil
 }
 
 // ExpandSystemRoot replaces %SYSTEMROOT% (any case) in each pattern with root,

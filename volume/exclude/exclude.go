@@ -32,9 +32,9 @@
 // The rules are wimlib's (src/scan.c try_exclude, verified against
 // wimcapture by this package's tests), applied to the whole path:
 //
-//   - An absolute exclusion matches a path when it matches the path or one of
-//     its ancestors; a relative exclusion matches a path when it matches the
-//     path's trailing components.
+//   - An exclusion matches a path when it matches the path or one of its
+//     ancestors (for a relative exclusion: the trailing components of the
+//     path or of an ancestor).
 //   - A path is rescued by an exception when an absolute exception matches the
 //     path or one of its ancestors, or when the path is an ancestor of
 //     something an absolute exception can match (so that the walker descends
@@ -50,6 +50,16 @@
 // exactly as wimcapture's manual states. When Excluded reports true for a
 // directory, it is also true for everything below it, so a walker can skip
 // the whole subtree.
+//
+// One deliberate difference from wimlib 1.13's code (not from its manual):
+// when a relative exclusion matches a directory that is kept only because an
+// absolute exception lies below it ("Windows\CSC" excluded, "\Windows\CSC\keep"
+// excepted), wimlib keeps the directory's other entries too, since it tests
+// relative patterns against the file name alone. Here they stay excluded, as
+// the manual's "If a directory is matched, both the directory and its
+// contents are excluded" says and as an administrator writing the stock
+// relative "Windows\CSC" means. The wimcapture comparison test pins down
+// exactly which entries differ.
 package exclude
 
 import (
@@ -424,6 +434,7 @@ func (m *Matcher) Excluded(path string, isDir bool) bool {
 		return firstExcl != never && rescuedTo != never && pathDepthAtLeast(path, max(firstExcl, rescuedTo+1))
 	}
 	depth, i := 0, 0
+	relMatched := false // a relative exclusion matched this prefix or a shorter one
 	for {
 		_, end, ok := nextComponent(path, i)
 		if !ok {
@@ -431,10 +442,13 @@ func (m *Matcher) Excluded(path string, isDir bool) bool {
 		}
 		depth++
 		i = end
+		if !relMatched && depth < firstExcl {
+			relMatched = anySuffixMatch(m.relExcl, path, end)
+		}
 		if depth <= rescuedTo {
 			continue
 		}
-		if depth < firstExcl && !anySuffixMatch(m.relExcl, path, end) {
+		if depth < firstExcl && !relMatched {
 			continue
 		}
 		if anySuffixMatch(m.relExc, path, end) {
