@@ -13,7 +13,6 @@ type item struct {
 // costShift scales the parser's bit costs to keep fractions of a bit.
 const costShift = 4
 
-
 // params are the per-level tuning knobs.
 type params struct {
 	optimal bool

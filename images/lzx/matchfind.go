@@ -62,12 +62,9 @@ func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record 
 			f.child[gt] = -1
 			return ms
 		}
-		l := min(lenLT, lenGT)
 		a := buf[cur:]
 		b := buf[pos : pos+maxLen]
-		for l < len(b) && a[l] == b[l] {
-			l++
-		}
+		l := extend(a, b, min(lenLT, lenGT))
 		if l > best {
 			best = l
 			if record {
@@ -133,10 +130,7 @@ func (f *hcFinder) longest(buf []byte, pos, nice, depth int) (length, offset int
 	for d := depth; d > 0 && cur >= 0 && pos-cur <= maxOffset; d-- {
 		a := buf[cur:]
 		if a[best] == b[best] && a[0] == b[0] {
-			l := 0
-			for l < len(b) && a[l] == b[l] {
-				l++
-			}
+			l := extend(a, b, 0)
 			if l > best {
 				best, length, offset = l, l, pos-cur
 				if l >= nice {

@@ -1,14 +1,29 @@
 package lzx
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 const infCost = ^uint32(0)
 
 // matchLen returns how many bytes at buf[a:] equal those at buf[b:], up to
 // limit (b < a, a+limit <= len(buf)).
 func matchLen(buf []byte, a, b, limit int) int {
-	x := buf[a : a+limit]
-	y := buf[b : b+limit]
-	l := 0
-	for l < len(x) && x[l] == y[l] {
+	return extend(buf[b:], buf[a:a+limit], 0)
+}
+
+// extend returns the length of the common prefix of a and b (at most
+// len(b); len(a) >= len(b)), knowing the first l bytes are equal.
+func extend(a, b []byte, l int) int {
+	for l+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(a[l:]) ^ binary.LittleEndian.Uint64(b[l:])
+		if x != 0 {
+			return l + bits.TrailingZeros64(x)>>3
+		}
+		l += 8
+	}
+	for l < len(b) && a[l] == b[l] {
 		l++
 	}
 	return l
@@ -147,14 +162,46 @@ func (c *Compressor) findMatches(buf []byte) {
 // with the Huffman codes the previous pass's parse would get.
 func (c *Compressor) parseOptimal(buf []byte) {
 	c.findMatches(buf)
-	c.setInitialCosts(buf)
+	c.parseGreedy(buf)
 	for pass := 0; pass < c.p.passes; pass++ {
-		if pass > 0 {
-			c.countFreqs()
-			c.buildCodes()
-			c.setCostsFromCodes()
-		}
+		c.countFreqs()
+		c.buildCodes()
+		c.setCostsFromCodes()
 		c.minCostPath(buf)
+	}
+}
+
+// parseGreedy fills c.items with a quick greedy parse over the cached
+// matches (repeat offset R0 preferred when as long). It only seeds the
+// cost model of the first optimal pass.
+func (c *Compressor) parseGreedy(buf []byte) {
+	n := len(buf)
+	reps := [numRepeats]uint16{1, 1, 1}
+	c.nItem = 0
+	for i := 0; i < n; {
+		l, code := 0, 0
+		if r := int(reps[0]); r <= i && n-i >= minMatch {
+			l = matchLen(buf, i, i-r, min(n-i, maxMatch))
+		}
+		ms := c.cache[c.start[i]:c.start[i+1]]
+		if len(ms) > 0 {
+			m := ms[len(ms)-1]
+			if int(m.length) > l && (m.length >= 3 || m.offset < 64) {
+				l, code = int(m.length), int(m.offset)+2
+			}
+		}
+		if l < minMatch {
+			c.items[c.nItem] = item{1, uint16(buf[i])}
+			c.nItem++
+			i++
+			continue
+		}
+		c.items[c.nItem] = item{uint16(l), uint16(code)}
+		c.nItem++
+		if code >= numRepeats {
+			reps[2], reps[1], reps[0] = reps[1], reps[0], uint16(code-2)
+		}
+		i += l
 	}
 }
 
