@@ -1,8 +1,11 @@
 package metadata
 
 // specificLocales maps specific-locale LCIDs (language ID with sublanguage)
-// to their locale names, from [MS-LCID] §2.2 (v20240423), including the IDs
-// it lists as reserved.
+// to their locale names, from [MS-LCID] §2.2 (v20240423). IDs that wimlib's
+// table does not resolve (reserved there, or assigned by later Windows
+// releases: plt-MG, zh-yue-HK, tdd-Tale-CN, khb-Talu-CN, quc-CO, ja-Ploc-JP,
+// kk-Latn-KZ, bo-BT, tmz-MA, ar-Ploc-SA, ar-145, en-AE … en-YE) are left out
+// so that the DEFAULT element matches wimlib.
 var specificLocales = map[uint16]string{
 	0x0401: "ar-SA",
 	0x0402: "bg-BG",
@@ -137,13 +140,8 @@ var specificLocales = map[uint16]string{
 	0x0487: "rw-RW",
 	0x0488: "wo-SN",
 	0x048C: "prs-AF",
-	0x048D: "plt-MG",
-	0x048E: "zh-yue-HK",
-	0x048F: "tdd-Tale-CN",
-	0x0490: "khb-Talu-CN",
 	0x0491: "gd-GB",
 	0x0492: "ku-Arab-IQ",
-	0x0493: "quc-CO",
 	0x0501: "qps-ploc",
 	0x05FE: "qps-ploca",
 	0x0801: "ar-IQ",
@@ -154,7 +152,6 @@ var specificLocales = map[uint16]string{
 	0x080A: "es-MX",
 	0x080C: "fr-BE",
 	0x0810: "it-CH",
-	0x0811: "ja-Ploc-JP",
 	0x0813: "nl-BE",
 	0x0814: "nn-NO",
 	0x0816: "pt-PT",
@@ -169,13 +166,11 @@ var specificLocales = map[uint16]string{
 	0x083B: "se-SE",
 	0x083C: "ga-IE",
 	0x083E: "ms-BN",
-	0x083F: "kk-Latn-KZ",
 	0x0843: "uz-Cyrl-UZ",
 	0x0845: "bn-BD",
 	0x0846: "pa-Arab-PK",
 	0x0849: "ta-LK",
 	0x0850: "mn-Mong-CN",
-	0x0851: "bo-BT",
 	0x0859: "sd-Arab-PK",
 	0x085D: "iu-Latn-CA",
 	0x085F: "tzm-Latn-DZ",
@@ -195,7 +190,6 @@ var specificLocales = map[uint16]string{
 	0x0C3B: "se-FI",
 	0x0C50: "mn-Mong-MN",
 	0x0C51: "dz-BT",
-	0x0C5F: "tmz-MA",
 	0x0C6B: "quz-PE",
 	0x1001: "ar-LY",
 	0x1004: "zh-SG",
@@ -268,24 +262,15 @@ var specificLocales = map[uint16]string{
 	0x4001: "ar-QA",
 	0x4009: "en-IN",
 	0x400A: "es-BO",
-	0x4401: "ar-Ploc-SA",
 	0x4409: "en-MY",
 	0x440A: "es-SV",
-	0x4801: "ar-145",
 	0x4809: "en-SG",
 	0x480A: "es-HN",
-	0x4C09: "en-AE",
 	0x4C0A: "es-NI",
-	0x5009: "en-BH",
 	0x500A: "es-PR",
-	0x5409: "en-EG",
 	0x540A: "es-US",
-	0x5809: "en-JO",
 	0x580A: "es-419",
-	0x5C09: "en-KW",
 	0x5C0A: "es-CU",
-	0x6009: "en-TR",
-	0x6409: "en-YE",
 }
 
 // neutralLocales maps neutral LCIDs (a language, or a language and script,
@@ -430,7 +415,6 @@ var neutralLocales = map[uint16]string{
 	0x008C: "prs",
 	0x0091: "gd",
 	0x0092: "ku",
-	0x0093: "quc",
 	0x641A: "bs-Cyrl",
 	0x681A: "bs-Latn",
 	0x6C1A: "sr-Cyrl",
@@ -454,7 +438,6 @@ var neutralLocales = map[uint16]string{
 	0x7C28: "tg-Cyrl",
 	0x7C2E: "dsb",
 	0x7C3B: "smj",
-	0x7C3F: "kk-Latn",
 	0x7C43: "uz-Latn",
 	0x7C46: "pa-Arab",
 	0x7C50: "mn-Mong",

@@ -81,7 +81,7 @@ const (
 
 // systemRoot is the result of the system root search.
 type systemRoot struct {
-	name                      string // directory name as stored
+	name                       string // directory name as stored
 	kernel32, software, system string // fsys paths, "" when absent
 }
 
