@@ -135,6 +135,7 @@ func Parse(data []byte, name string) (*Settings, []Warning, error) {
 	if err != nil {
 		return nil, nil, ErrorList{{File: name, Msg: err.Error()}}
 	}
+	text = strings.TrimPrefix(text, "\uFEFF") // a second BOM, or one inside UTF-16
 	p := &parser{name: name, s: Default()}
 	p.s.Source = name
 	if encWarning != "" {
@@ -378,10 +379,7 @@ func (p *parser) apply(key, v string) error {
 		}
 		s.Compression = c
 	case "VolumeToCapture":
-		if l, _, ok := DriveLetter(v); ok && isDriveOnly(v) {
-			v = string(l) + `:\`
-		}
-		s.VolumeToCapture = v
+		s.VolumeToCapture = normalizeVolume(v)
 	case "SystemRoot":
 		s.SystemRoot = v // normalized in finish, after the drive check
 	case "ImageName":

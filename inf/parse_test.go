@@ -407,6 +407,7 @@ func TestEncodings(t *testing.T) {
 		{"utf8 bom", append([]byte{0xEF, 0xBB, 0xBF}, text...), "Référence ✓ 😀", "", ""},
 		{"utf16le", utf16le(text, true), "Référence ✓ 😀", "", ""},
 		{"utf16be", utf16be(text), "Référence ✓ 😀", "", ""},
+		{"utf16le bom twice", utf16le("\uFEFF"+text, true), "Référence ✓ 😀", "", ""},
 		{"windows-1252", []byte("[Capture]\r\nImageName=R\xe9f\x80rence \x93x\x94\r\n"), "Réf€rence “x”", "Windows-1252", ""},
 		{"utf16 without bom", utf16le(text, false), "", "", "NUL byte at offset 1"},
 		{"utf16 odd length", append(utf16le(text, true), 'x'), "", "", "odd length"},

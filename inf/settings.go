@@ -58,13 +58,15 @@
 // ErrorList; each names the file, line, section, key and the allowed values.
 // The password never appears in any message.
 //
-// Why not gopkg.in/ini.v1: its parser cannot be configured to these rules. It
-// always treats values starting with a backquote or """ as multi-line
-// literals (so Password=`x swallows the following lines), String() expands
-// %(name)s references, a line starting with '[' but without ']' is a fatal
-// error, a "-" key becomes an auto-numbered key, and it does not report line
-// numbers, which every message here needs. A line scanner of ~150 lines is
-// simpler than a second pass correcting ini.v1's result.
+// Why not gopkg.in/ini.v1 (v1.67): its parser cannot be configured to these
+// rules. A value starting with a backquote or """ opens a multi-line literal
+// (with Password=`x the whole file fails to load: "missing closing key
+// quote"), Key.String() expands %(name)s references (WDSServerName=%(username)s
+// reads as the user name), a line starting with '[' without ']' fails the
+// whole file instead of one line, a "-" key becomes an auto-numbered key, and
+// no line numbers are reported, which every message here needs. A line
+// scanner of ~150 lines is simpler than a second pass correcting ini.v1's
+// result.
 package inf
 
 import (

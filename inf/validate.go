@@ -125,6 +125,14 @@ func isDriveOnly(v string) bool {
 	return ok && (rest == "" || rest == `\` || rest == "/")
 }
 
+// normalizeVolume writes a bare drive as "C:\"; other values are kept.
+func normalizeVolume(v string) string {
+	if l, _, ok := DriveLetter(v); ok && isDriveOnly(v) {
+		return string(l) + `:\`
+	}
+	return v
+}
+
 // checkVolume checks VolumeToCapture.
 func checkVolume(v string) string {
 	if v == "" {

@@ -31,8 +31,9 @@ func (s *Settings) Write(w io.Writer, includePassword bool) error {
 	line("; Compression and CheckIntegrity are wdscapture extensions to the WDS format.")
 	line("[" + secCapture + "]")
 	kv("Unattended", yesNo(s.Unattended))
-	kv("VolumeToCapture", s.VolumeToCapture)
-	kv("SystemRoot", s.SystemRoot)
+	kv("VolumeToCapture", normalizeVolume(s.VolumeToCapture))
+	root, _ := normalizeRoot(s.SystemRoot) // valid: Validate passed
+	kv("SystemRoot", root)
 	kv("ImageName", s.ImageName)
 	kv("ImageDescription", s.ImageDescription)
 	kv("DestinationFile", s.DestinationFile)

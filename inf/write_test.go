@@ -38,26 +38,33 @@ func fullSettings() *Settings {
 
 func TestWriteRoundTrip(t *testing.T) {
 	tests := []struct {
-		name string
-		s    *Settings
+		name       string
+		s          *Settings
+		normalized *Settings // what Parse gives back, when not s
 	}{
-		{"default", Default()},
-		{"full", fullSettings()},
-		{"empty exclusion list", func() *Settings { s := Default(); s.Exclusions = nil; return s }()},
+		{"default", Default(), nil},
+		{"full", fullSettings(), nil},
+		{"empty exclusion list", func() *Settings { s := Default(); s.Exclusions = nil; return s }(), nil},
+		{"forms that Parse normalizes", func() *Settings {
+			s := Default()
+			s.VolumeToCapture, s.SystemRoot = "e:", `E:\WINNT\`
+			return s
+		}(), func() *Settings {
+			s := Default()
+			s.VolumeToCapture, s.SystemRoot = `E:\`, `\WINNT`
+			return s
+		}()},
 		{"linux paths", func() *Settings {
 			s := Default()
 			s.VolumeToCapture, s.DestinationFile = "/dev/sda2", "/mnt/images/ref.wim"
 			return s
-		}()},
+		}(), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			if err := tt.s.Write(&buf, true); err != nil {
 				t.Fatalf("Write: %v", err)
-			}
-			if strings.Count(buf.String(), "\r\n") != strings.Count(buf.String(), "\n") {
-				t.Error("Write did not use CRLF line ends")
 			}
 			got, w, err := Parse(buf.Bytes(), "rt.inf")
 			if err != nil {
@@ -66,8 +73,15 @@ func TestWriteRoundTrip(t *testing.T) {
 			if len(w) != 0 && len(tt.s.Exclusions) > 0 {
 				t.Errorf("warnings on written file: %v", w)
 			}
-			if !equalSettings(got, tt.s) {
-				t.Errorf("round trip changed settings\n got %+v\nwant %+v\nfile:\n%s", got, tt.s, buf.String())
+			want := tt.s
+			if tt.normalized != nil {
+				want = tt.normalized
+			}
+			if !equalSettings(got, want) {
+				t.Errorf("round trip changed settings\n got %+v\nwant %+v\nfile:\n%s", got, want, buf.String())
+			}
+			if strings.Count(buf.String(), "\r\n") != strings.Count(buf.String(), "\n") {
+				t.Error("Write did not use CRLF line ends")
 			}
 		})
 	}
