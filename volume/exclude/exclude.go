@@ -53,13 +53,13 @@
 //
 // One deliberate difference from wimlib 1.13's code (not from its manual):
 // when a relative exclusion matches a directory that is kept only because an
-// absolute exception lies below it ("Windows\CSC" excluded, "\Windows\CSC\keep"
-// excepted), wimlib keeps the directory's other entries too, since it tests
+// absolute exception lies below it ("CSC" excluded, "\Windows\CSC\keep"
+// excepted), wimlib keeps \Windows\CSC's other entries too, since it tests
 // relative patterns against the file name alone. Here they stay excluded, as
 // the manual's "If a directory is matched, both the directory and its
-// contents are excluded" says and as an administrator writing the stock
-// relative "Windows\CSC" means. The wimcapture comparison test pins down
-// exactly which entries differ.
+// contents are excluded" says and as an administrator writing a relative
+// pattern such as the stock WDSCapture.inf's "Windows\CSC" means. The
+// wimcapture comparison test pins down exactly which entries differ.
 package exclude
 
 import (
