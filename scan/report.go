@@ -1,5 +1,11 @@
 package scan
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // ReportVersion is the version of the JSON layout of Report. It changes
 // only when a field is removed or changes meaning; new fields may appear
 // without a change.
@@ -73,8 +79,9 @@ type Partition struct {
 	MBRType byte `json:"mbr_type,omitempty"`
 	// Name is the GPT partition name.
 	Name string `json:"name,omitempty"`
-	// Attributes holds the GPT attribute bits.
-	Attributes uint64 `json:"attributes,omitempty"`
+	// Attributes holds the GPT attribute bits; JSON writes them as a hex
+	// string ("0x8000000000000001") because they do not fit a JSON number.
+	Attributes GPTAttributes `json:"attributes,omitempty"`
 	// Bootable is the MBR active flag.
 	Bootable bool `json:"bootable,omitempty"`
 	// Logical marks an MBR logical partition inside an extended one.
@@ -116,6 +123,24 @@ type Volume struct {
 	Detail string `json:"detail,omitempty"`
 	// Windows describes the offline Windows found, nil when none.
 	Windows *WindowsInfo `json:"windows,omitempty"`
+}
+
+// GPTAttributes is the 64-bit attribute field of a GPT entry.
+type GPTAttributes uint64
+
+// MarshalText writes the bits as "0x" and 16 hex digits.
+func (a GPTAttributes) MarshalText() ([]byte, error) {
+	return []byte(fmt.Sprintf("0x%016X", uint64(a))), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (a *GPTAttributes) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(string(b)), "0x"), 16, 64)
+	if err != nil {
+		return fmt.Errorf("GPT attributes %q: %w", b, err)
+	}
+	*a = GPTAttributes(v)
+	return nil
 }
 
 // VolumeRef points at one volume of a report together with its disk and

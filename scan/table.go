@@ -42,11 +42,11 @@ const (
 
 // GPT partition attribute bits that matter to Windows.
 const (
-	GPTAttrRequired   = uint64(1) << 0  // platform required (OEM/recovery): never lettered
-	GPTAttrReadOnly   = uint64(1) << 60 // basic data: read-only
-	GPTAttrShadowCopy = uint64(1) << 61 // basic data: shadow copy
-	GPTAttrHidden     = uint64(1) << 62 // basic data: hidden
-	GPTAttrNoLetter   = uint64(1) << 63 // basic data: no drive letter by default
+	GPTAttrRequired   GPTAttributes = 1 << 0  // platform required (OEM/recovery): never lettered
+	GPTAttrReadOnly   GPTAttributes = 1 << 60 // basic data: read-only
+	GPTAttrShadowCopy GPTAttributes = 1 << 61 // basic data: shadow copy
+	GPTAttrHidden     GPTAttributes = 1 << 62 // basic data: hidden
+	GPTAttrNoLetter   GPTAttributes = 1 << 63 // basic data: no drive letter by default
 )
 
 // Limits that keep a corrupt table from costing time or memory.
@@ -295,7 +295,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, l *layout) (bool, error) {
 			Start:      int64(p.Start) * int64(ss),
 			TypeGUID:   strings.ToUpper(string(p.Type)),
 			Name:       p.Name,
-			Attributes: p.Attributes,
+			Attributes: GPTAttributes(p.Attributes),
 			GUID:       strings.ToUpper(p.GUID),
 		}
 		switch {

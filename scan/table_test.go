@@ -96,7 +96,7 @@ func checkAgainstTools(t *testing.T, img string, d *Disk) {
 				t.Errorf("partition %d: type/guid/name = %s/%s/%q, sfdisk %s/%s/%q",
 					idx, p.TypeGUID, p.GUID, p.Name, sp.Type, sp.UUID, sp.Name)
 			}
-			if want := sfdiskAttrs(t, sp.Attrs); p.Attributes != want {
+			if want := sfdiskAttrs(t, sp.Attrs); uint64(p.Attributes) != want {
 				t.Errorf("partition %d: attributes %#x, sfdisk %#x (%s)", idx, p.Attributes, want, sp.Attrs)
 			}
 		} else {
@@ -350,7 +350,7 @@ func TestGPT4K(t *testing.T) {
 		Partitions: []*gpt.Partition{
 			{Index: 1, Start: 256, End: 256 + 2559, Type: gpt.EFISystemPartition, Name: "ESP"},
 			{Index: 2, Start: 2816, End: 2816 + 8191, Type: gpt.MicrosoftBasicData, Name: "Data",
-				Attributes: GPTAttrNoLetter},
+				Attributes: uint64(GPTAttrNoLetter)},
 			{Index: 3, Start: 11008, End: 11008 + 2047, Type: gpt.MicrosoftBasicData, Name: "More"},
 		},
 	}
