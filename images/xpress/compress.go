@@ -20,6 +20,7 @@ const (
 type Compressor struct {
 	level  int
 	depth  int // hash chain search depth
+	lazy   int // matches shorter than this get a lazy check at the next byte
 	nice   int // stop searching at a match this long
 	passes int // near-optimal parsing passes
 
@@ -56,10 +57,11 @@ func NewCompressor(level int) *Compressor {
 	case LevelFast:
 		c.depth, c.nice = 8, 32
 	case LevelDefault:
-		c.depth, c.nice = 32, 96
+		c.depth, c.nice = 24, 80
 	case LevelHigh:
-		c.depth, c.nice, c.passes = 32, 96, 3
+		c.depth, c.nice, c.passes = 24, 64, 2
 	}
+	c.lazy = c.nice
 	if c.passes > 0 {
 		c.opt = new(optimal)
 	}
@@ -167,6 +169,14 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 	return length, offset
 }
 
+// better reports whether a match of length l2 at offset o2 found later is
+// worth more than the current one (l1, o1) after paying for the literal
+// that precedes it: each length byte saves about 4 bits of output, each
+// offset bit costs one.
+func better(l2, o2, l1, o1 int) bool {
+	return 4*l2-bits.Len16(uint16(o2)) > 4*l1-bits.Len16(uint16(o1))
+}
+
 // recordLiteral appends a literal item.
 func (c *Compressor) recordLiteral(k int, b byte) int {
 	c.items[k] = uint32(b) << 16
@@ -205,24 +215,22 @@ func (c *Compressor) parseLazy(src []byte) int {
 			i++
 			continue
 		}
-		// Lazy step: a longer match one byte later wins over this one.
-		nextInserted := false
-		for length < c.nice && i+1 <= last {
+		// Lazy step: a better match one byte later wins over this one;
+		// "better" weighs length against offset bits.
+		done := i // positions up to done are in the match finder
+		for length < c.lazy && i+1 <= last {
 			l2, o2 := c.longest(src, i+1, length, n-i-1, c.depth/2)
-			if l2 <= length {
-				nextInserted = true
-				break
+			done = i + 1
+			if l2 > length && better(l2, o2, length, offset) {
+				k = c.recordLiteral(k, src[i])
+				i++
+				length, offset = l2, o2
+				continue
 			}
-			k = c.recordLiteral(k, src[i])
-			i++
-			length, offset = l2, o2
+			break
 		}
 		k = c.recordMatch(k, length, offset)
-		j := i + 1
-		if nextInserted {
-			j++
-		}
-		for ; j < i+length && j <= last; j++ {
+		for j := done + 1; j < i+length && j <= last; j++ {
 			c.insert(src, j)
 		}
 		i += length
