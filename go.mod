@@ -1,6 +1,6 @@
 module github.com/wdscapture/wdscapture
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/anchore/go-lzo v0.1.0 // indirect
@@ -13,6 +13,7 @@ require (
 	github.com/pkg/xattr v0.4.12 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/ulikunitz/xz v0.5.15 // indirect
-	golang.org/x/sys v0.43.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/wdscapture/wdscapture/images"
@@ -16,20 +18,25 @@ import (
 // ntfsSource logs the volume's warnings (skipped EFS files…) when closed.
 type ntfsSource struct {
 	*ntfs.Volume
-	log *slog.Logger
+	log  *slog.Logger
+	file *os.File
 }
 
 func (s *ntfsSource) Close() error {
 	for _, w := range s.Warnings() {
 		s.log.Warn(w)
 	}
-	return s.Volume.Close()
+	err := s.Volume.Close()
+	if s.file != nil {
+		s.file.Close()
+	}
+	return err
 }
 
 // CaptureRequest says what to capture and where.
 type CaptureRequest struct {
-	// Source is a directory, or an NTFS partition image or block device.
-	Source string
+	// Source is what to capture.
+	Source SourceSpec
 	// Dest is the .wim file to write.
 	Dest        string
 	Image       images.ImageOptions
@@ -47,6 +54,16 @@ type CaptureRequest struct {
 	Verify bool
 	// NoWindowsInfo skips reading the <WINDOWS> metadata from the tree.
 	NoWindowsInfo bool
+	// MinFree is free space to keep on the destination beyond the estimate.
+	MinFree uint64
+}
+
+// SourceSpec names a capture source: a directory, or an NTFS volume in a
+// file or block device (a partition image, or Size bytes at Offset of a
+// whole-disk image or device).
+type SourceSpec struct {
+	Path         string
+	Offset, Size int64
 }
 
 // ImageXML is the XML information of the new image.
@@ -90,21 +107,33 @@ func fail(kind ErrorKind, err error) error {
 	return &CaptureError{Kind: kind, Err: err}
 }
 
-// OpenSource opens path as a capture source: a directory tree, or (later)
-// an NTFS volume.
-func OpenSource(path string, log *slog.Logger) (volume.Source, error) {
-	st, err := os.Stat(path)
+// OpenSource opens a capture source: a directory tree, or an NTFS volume
+// read raw (never mounted, opened read-only).
+func OpenSource(spec SourceSpec, log *slog.Logger) (volume.Source, error) {
+	st, err := os.Stat(spec.Path)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
-		return volume.OpenDir(path, log)
+		return volume.OpenDir(spec.Path, log)
 	}
-	v, err := ntfs.OpenFile(path, ntfs.Options{})
+	if spec.Size == 0 {
+		v, err := ntfs.OpenFile(spec.Path, ntfs.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &ntfsSource{Volume: v, log: log}, nil
+	}
+	f, err := os.Open(spec.Path)
 	if err != nil {
 		return nil, err
 	}
-	return &ntfsSource{Volume: v, log: log}, nil
+	v, err := ntfs.Open(f, spec.Offset, spec.Size, ntfs.Options{})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s at offset %d: %w", spec.Path, spec.Offset, err)
+	}
+	return &ntfsSource{Volume: v, log: log, file: f}, nil
 }
 
 // Capture runs one capture. emit receives progress events (it may be nil).
@@ -121,7 +150,7 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	}
 	src, err := OpenSource(req.Source, log)
 	if err != nil {
-		return nil, fail(KindNothing, fmt.Errorf("open source: %w", err))
+		return nil, fail(KindNothing, fmt.Errorf("open source %s: %w", req.Source.Path, err))
 	}
 	defer src.Close()
 	img := req.Image
@@ -139,6 +168,7 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	opts := images.Options{
 		Compression: req.Compression, Level: req.Level, Threads: req.Threads,
 		Integrity: req.Integrity, Overwrite: req.Overwrite, Logger: log,
+		BeforeWrite: func(total uint64) error { return checkFreeSpace(req, total) },
 		Progress: func(p images.Progress) {
 			if p.Phase != phase {
 				phase, phaseStart = p.Phase, time.Now()
@@ -213,4 +243,21 @@ func phaseMessage(p images.Progress) string {
 		return "WIM file complete"
 	}
 	return p.Phase
+}
+
+// checkFreeSpace refuses to start writing when the destination volume
+// clearly cannot hold the WIM: the data size times a typical ratio for
+// the compression, plus MinFree.
+func checkFreeSpace(req CaptureRequest, total uint64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(req.Dest), &st); err != nil {
+		return nil // unknown: let the write itself fail clearly
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	ratio := map[images.Compression]float64{images.CompressNone: 1.0, images.CompressXPRESS: 0.45, images.CompressLZX: 0.4}[req.Compression]
+	need := uint64(float64(total)*ratio) + req.MinFree
+	if free < need {
+		return fmt.Errorf("not enough free space for %s: about %s needed (%s of data, %v), %s free", req.Dest, HumanBytes(need), HumanBytes(total), req.Compression, HumanBytes(free))
+	}
+	return nil
 }

@@ -180,6 +180,12 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 	}
 
+	if w.opts.BeforeWrite != nil {
+		if err := w.opts.BeforeWrite(w.prog.BytesTotal); err != nil {
+			return nil, err
+		}
+	}
+
 	// 3. Streams whose size matches another's may be duplicates: hash them
 	// first so duplicates are neither compressed nor written twice.
 	sizeCount := map[uint64]int{}

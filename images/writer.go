@@ -31,6 +31,10 @@ type Options struct {
 	Progress func(Progress)
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// BeforeWrite, when set, is called once the tree is scanned with the
+	// number of data bytes to store; an error stops the capture before any
+	// data is written (a free-space check, say).
+	BeforeWrite func(totalBytes uint64) error
 }
 
 // Progress reports how far a capture has come.

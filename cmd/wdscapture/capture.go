@@ -80,7 +80,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 		emit = nil
 	}
 	res, err := agent.Capture(ctx, agent.CaptureRequest{
-		Source: pos[0], Dest: pos[1],
+		Source: agent.SourceSpec{Path: pos[0]}, Dest: pos[1],
 		Image:       images.ImageOptions{Name: *name, Description: *desc, Boot: *boot, Flags: *flagsXML},
 		Compression: comp, Level: *level, Threads: *threads, Integrity: *check,
 		Append: *appendFlag, Overwrite: *overwrite, Verify: *verify,

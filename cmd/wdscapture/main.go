@@ -55,7 +55,7 @@ func init() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: wdscapture COMMAND [ARGS]\n\nCommands:\n")
+	fmt.Fprintf(w, "Usage: wdscapture [--inf PATH] [flags]     run the capture agent (see wdscapture --help)\n       wdscapture COMMAND [ARGS]\n\nCommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n           %s\n", c.name, c.args, c.summary)
 	}
@@ -67,12 +67,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		usage(stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+		fmt.Fprintln(stdout)
+		return report(runAgent([]string{"--help"}, stdout, stdout), stderr)
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return report(runAgent(args, stdout, stderr), stderr)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
@@ -131,10 +132,12 @@ func newFlagSet(name, args, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: wdscapture %s %s\n\n%s\n\nFlags:\n", name, args, summary)
+		cmd := "wdscapture " + name
+		if name == "" {
+			cmd = "wdscapture"
+		}
+		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\n%s\n\nFlags:\n", cmd, args, summary)
 		fs.PrintDefaults()
 	}
 	return fs
 }
-
-func trimSpace(s string) string { return strings.TrimSpace(s) }

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/wdscapture/wdscapture/agent"
+	"golang.org/x/term"
+)
+
+// multiFlag collects repeated flag values.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// runAgent is the default command: the capture wizard's job, driven by
+// WDSCapture.inf.
+func runAgent(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("", "[--inf PATH] [flags]",
+		"With no command, wdscapture does what the WDS Image Capture Wizard does: it\nreads WDSCapture.inf (default: Windows/System32/WDSCapture.inf under --root,\nmatched case-insensitively), finds the generalized Windows volume, captures\nit to DestinationFile, verifies the WIM and writes a log beside it. With\nUnattended=Yes nothing is asked: a missing or bad setting is an error naming\nthe INF key, and the exit code says what failed (see README).", stderr)
+	infPath := fs.String("inf", "", "WDSCapture.inf to use instead of the default location")
+	root := fs.String("root", "/", "the boot root holding Windows/System32 (X:\\ of the capture environment)")
+	var disks, drives multiFlag
+	fs.Var(&disks, "disk", "also scan this disk image file (repeatable; for lab runs)")
+	fs.Var(&drives, "drive", "LETTER=DIR: drive LETTER of DestinationFile is mounted at DIR (repeatable)")
+	noDevices := fs.Bool("no-devices", false, "do not scan /sys/block (only --disk images)")
+	logPath := fs.String("log", "", "log file (default: DestinationFile + \".log\")")
+	threads := fs.Int("threads", 0, "compression threads (0 = all cores)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unknown command %q (see wdscapture help)", pos[0])}
+	}
+	driveMap := map[string]string{}
+	for _, d := range drives {
+		l, dir, ok := strings.Cut(d, "=")
+		l = strings.TrimSuffix(strings.ToUpper(l), ":")
+		if !ok || len(l) != 1 || l[0] < 'A' || l[0] > 'Z' || dir == "" {
+			return usageError{fmt.Sprintf("--drive %q: want LETTER=DIR, e.g. D=/mnt/d", d)}
+		}
+		driveMap[l] = dir
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	render := &agent.ConsoleRenderer{W: stderr}
+	res, err := agent.Run(ctx, agent.RunOptions{
+		INFPath: *infPath, Root: *root, DiskImages: disks, NoDevices: *noDevices,
+		DriveMap: driveMap, LogPath: *logPath, Interactive: isTerminal(os.Stdin), Threads: *threads,
+	}, render.Handle)
+	if err != nil {
+		if errors.Is(err, agent.ErrNeedsWizard) {
+			return exitError{exitUsage, fmt.Errorf("%w; the interactive wizard is not available in this version: complete WDSCapture.inf and set Unattended=Yes", err)}
+		}
+		return captureExit(err)
+	}
+	fmt.Fprintf(stdout, "%s: image %d %q captured and %s (%s, %d files)\n", res.Dest, res.Image.Index, res.Image.Name,
+		map[bool]string{true: "verified", false: "not verified"}[res.Verified], agent.HumanBytes(uint64(res.Size)), res.Image.FileCount)
+	return nil
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
