@@ -203,7 +203,7 @@ func TestScanBlockDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTextWidth(t, buf.String())
-	for _, want := range []string{"Disk sda", "Disk sdb", "C:", "D:", "E:", "Floppy", "EFI system", "Skipped: sr0"} {
+	for _, want := range []string{"Disk sda", "Disk sdb", "C:", "D:", "E:", "Floppy", "EFI system", "sr0: optical drive"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, buf.String())
 		}

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"strings"
 	"time"
 
@@ -82,6 +83,21 @@ func (i roInfo) ModTime() time.Time { return time.Time{} }
 func (i roInfo) IsDir() bool        { return false }
 func (i roInfo) Sys() any           { return nil }
 
+// maskedReader reads r but returns zeros for the n bytes at off.
+type maskedReader struct {
+	r      io.ReaderAt
+	off, n int64
+}
+
+func (m maskedReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := m.r.ReadAt(p, off)
+	lo, hi := max(off, m.off), min(off+int64(n), m.off+m.n)
+	for i := lo; i < hi; i++ {
+		p[i-off] = 0
+	}
+	return n, err
+}
+
 // layout is the partitioning of one disk.
 type layout struct {
 	table      TableType
@@ -152,7 +168,7 @@ func readLayout(r io.ReaderAt, size int64, sectorSize int) (*layout, error) {
 		return l, nil
 	}
 	if mbrSig {
-		if err := readMBR(r, size, l); err != nil {
+		if err := readMBR(r, size, s0, l); err != nil {
 			return l, err
 		}
 		return l, nil
@@ -252,19 +268,17 @@ func readGPT(r io.ReaderAt, size int64, ss int, l *layout) (bool, error) {
 	if b == nil {
 		return false, nil
 	}
-	primary, intact, perr := checkGPTHeader(b, 1, sectors)
-	if perr != nil && intact {
-		// go-diskfs would size its reads from this header: refuse.
-		l.table = TableGPT
-		return true, fmt.Errorf("primary GPT header is corrupt: %w", perr)
-	}
+	primary, _, perr := checkGPTHeader(b, 1, sectors)
 	if perr == nil {
 		perr = checkGPTEntries(r, primary, ss)
 	}
 	hdr := primary
+	src := r
 	if perr != nil {
-		// go-diskfs falls back to the backup header only after the primary
-		// failed a content check, which is the only way we get here.
+		// go-diskfs trusts the sizes in a header whose CRC is right, so it
+		// is shown a zeroed primary header sector: it then falls back to
+		// the backup header, which is checked here first.
+		src = maskedReader{r: r, off: int64(ss), n: int64(ss)}
 		bb, err := readFull(r, int64(sectors-1)*int64(ss), ss)
 		if err != nil {
 			return false, fmt.Errorf("read backup GPT header at LBA %d: %w", sectors-1, err)
@@ -282,7 +296,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, l *layout) (bool, error) {
 		l.warnf("primary GPT invalid (%v); using the backup GPT at LBA %d", perr, sectors-1)
 		hdr = backup
 	}
-	t, err := gpt.Read(newROFile(r, 0, size, "disk"), ss, ss)
+	t, err := gpt.Read(newROFile(src, 0, size, "disk"), ss, ss)
 	if err != nil {
 		return false, fmt.Errorf("decode GPT: %w", err)
 	}
@@ -292,7 +306,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, l *layout) (bool, error) {
 	for _, p := range t.Partitions {
 		part := &Partition{
 			Index:      p.Index,
-			Start:      int64(p.Start) * int64(ss),
+			Start:      lbaBytes(p.Start, ss),
 			TypeGUID:   strings.ToUpper(string(p.Type)),
 			Name:       p.Name,
 			Attributes: GPTAttributes(p.Attributes),
@@ -314,12 +328,22 @@ func readGPT(r io.ReaderAt, size int64, ss int, l *layout) (bool, error) {
 	return true, nil
 }
 
+// lbaBytes converts an LBA to a byte offset, giving 0 when the result
+// would not fit an int64 (only possible for entries far outside the disk,
+// which are flagged as a Problem naming the real LBAs).
+func lbaBytes(lba uint64, ss int) int64 {
+	if lba > uint64(math.MaxInt64)/uint64(ss) {
+		return 0
+	}
+	return int64(lba) * int64(ss)
+}
+
 // isExtended reports whether an MBR type byte marks an extended partition.
 func isExtended(t byte) bool { return t == 0x05 || t == 0x0F || t == 0x85 }
 
 // readMBR decodes the primary entries with go-diskfs and follows the EBR
 // chain of each extended partition itself (go-diskfs does not).
-func readMBR(r io.ReaderAt, size int64, l *layout) error {
+func readMBR(r io.ReaderAt, size int64, s0 []byte, l *layout) error {
 	ss := int64(l.sectorSize)
 	sectors := size / ss
 	t, err := mbr.Read(newROFile(r, 0, min(size, 512), "disk"), l.sectorSize, l.sectorSize)
@@ -327,7 +351,7 @@ func readMBR(r io.ReaderAt, size int64, l *layout) error {
 		return fmt.Errorf("decode MBR: %w", err)
 	}
 	l.table = TableMBR
-	l.id = fmt.Sprintf("%08X", binary.LittleEndian.Uint32(mustSector(r)[440:]))
+	l.id = fmt.Sprintf("%08X", binary.LittleEndian.Uint32(s0[440:]))
 	for _, p := range t.Partitions {
 		typ := byte(p.Type)
 		if typ == 0 || p.Size == 0 {
@@ -340,16 +364,6 @@ func readMBR(r io.ReaderAt, size int64, l *layout) error {
 		}
 	}
 	return nil
-}
-
-// mustSector returns sector 0 or a zero sector; it is only used after a
-// successful read of the same bytes.
-func mustSector(r io.ReaderAt) []byte {
-	b, err := readFull(r, 0, 512)
-	if err != nil || b == nil {
-		return make([]byte, 512)
-	}
-	return b
 }
 
 func mbrPartition(index int, start, count int64, typ byte, boot bool, diskSectors, ss int64) *Partition {

@@ -1,7 +1,10 @@
 package scan
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -434,5 +437,178 @@ func TestEmptyAndTinyDisks(t *testing.T) {
 	rep := scanImages(t, Options{}, filepath.Join(dir, "missing.img"))
 	if d := rep.Disks[0]; !strings.Contains(d.Error, "missing.img") {
 		t.Errorf("missing image: error %q", d.Error)
+	}
+}
+
+// rawGPTEntry is one entry for buildGPT.
+type rawGPTEntry struct {
+	typeGUID   [16]byte
+	start, end uint64
+	attrs      uint64
+}
+
+var basicDataBytes = [16]byte{0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7}
+
+// buildGPT writes a GPT by hand (protective MBR, primary and backup
+// headers with correct CRCs) so that tests can give it values no tool
+// would write. fix may change the primary header before its CRC is set.
+func buildGPT(sectors uint64, entries []rawGPTEntry, fix func(hdr []byte)) []byte {
+	img := make([]byte, sectors*512)
+	mbrEntry(img, 0, false, 0xEE, 1, uint32(min(sectors-1, 0xFFFFFFFF)))
+	arr := make([]byte, 128*128)
+	for i, e := range entries {
+		b := arr[i*128:]
+		copy(b, e.typeGUID[:])
+		b[16] = byte(i + 1) // unique GUID
+		binary.LittleEndian.PutUint64(b[32:], e.start)
+		binary.LittleEndian.PutUint64(b[40:], e.end)
+		binary.LittleEndian.PutUint64(b[48:], e.attrs)
+	}
+	header := func(my, alt, entriesLBA uint64, fix func([]byte)) []byte {
+		h := make([]byte, 92)
+		copy(h, "EFI PART")
+		binary.LittleEndian.PutUint32(h[8:], 0x00010000)
+		binary.LittleEndian.PutUint32(h[12:], 92)
+		binary.LittleEndian.PutUint64(h[24:], my)
+		binary.LittleEndian.PutUint64(h[32:], alt)
+		binary.LittleEndian.PutUint64(h[40:], 34)
+		binary.LittleEndian.PutUint64(h[48:], sectors-34)
+		h[56] = 0x42 // disk GUID
+		binary.LittleEndian.PutUint64(h[72:], entriesLBA)
+		binary.LittleEndian.PutUint32(h[80:], 128)
+		binary.LittleEndian.PutUint32(h[84:], 128)
+		binary.LittleEndian.PutUint32(h[88:], crc32.ChecksumIEEE(arr))
+		if fix != nil {
+			fix(h)
+		}
+		binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h))
+		return h
+	}
+	copy(img[512:], header(1, sectors-1, 2, fix))
+	copy(img[2*512:], arr)
+	copy(img[(sectors-33)*512:], arr)
+	copy(img[(sectors-1)*512:], header(sectors-1, 1, sectors-33, nil))
+	return img
+}
+
+func TestHandMadeGPT(t *testing.T) {
+	const sectors = 2048
+	good := []rawGPTEntry{{basicDataBytes, 40, 1000, 0}}
+	cases := []struct {
+		name      string
+		img       []byte
+		wantParts int
+		wantErr   string
+		wantWarn  string
+		problem   string
+	}{
+		{"valid", buildGPT(sectors, good, nil), 1, "", "", ""},
+		{"huge entry count, valid CRC", buildGPT(sectors, good, func(h []byte) {
+			binary.LittleEndian.PutUint32(h[80:], 0xFFFFFFFF)
+		}), 1, "", "implausibly large", ""},
+		{"entry size zero, valid CRC", buildGPT(sectors, good, func(h []byte) {
+			binary.LittleEndian.PutUint32(h[84:], 0)
+		}), 1, "", "entry size", ""},
+		{"entries outside the disk, valid CRC", buildGPT(sectors, good, func(h []byte) {
+			binary.LittleEndian.PutUint64(h[72:], 1<<60)
+		}), 1, "", "outside the disk", ""},
+		{"entries CRC wrong: backup used", buildGPT(sectors, good, func(h []byte) {
+			binary.LittleEndian.PutUint32(h[88:], 1)
+		}), 1, "", "backup GPT", ""},
+		{"entry past the disk", buildGPT(sectors, []rawGPTEntry{{basicDataBytes, 40, 1 << 40, 0}}, nil), 1, "", "", "outside the usable area"},
+		{"entry at absurd LBA", buildGPT(sectors, []rawGPTEntry{{basicDataBytes, 1 << 62, 1<<62 + 5, 0}}, nil), 1, "", "", "outside the usable area"},
+		{"start after end", buildGPT(sectors, []rawGPTEntry{{basicDataBytes, 900, 100, 0}}, nil), 1, "", "", "outside the usable area"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Disk{Name: "x", Size: int64(len(tc.img))}
+			ScanDisk(t.Context(), bytes.NewReader(tc.img), d, Options{})
+			if len(d.Partitions) != tc.wantParts {
+				t.Fatalf("%d partitions, want %d (error %q)", len(d.Partitions), tc.wantParts, d.Error)
+			}
+			if !strings.Contains(d.Error, tc.wantErr) || (tc.wantErr == "" && d.Error != "") {
+				t.Errorf("error %q, want %q", d.Error, tc.wantErr)
+			}
+			if tc.wantWarn != "" && (len(d.Warnings) == 0 || !strings.Contains(d.Warnings[0], tc.wantWarn)) {
+				t.Errorf("warnings %q, want %q", d.Warnings, tc.wantWarn)
+			}
+			if d.Table != TableGPT || d.DiskID != "00000042-0000-0000-0000-000000000000" {
+				t.Errorf("table %q id %q", d.Table, d.DiskID)
+			}
+			for _, p := range d.Partitions {
+				if !strings.Contains(p.Problem, tc.problem) || (tc.problem == "" && p.Problem != "") {
+					t.Errorf("problem %q, want %q", p.Problem, tc.problem)
+				}
+				if p.Start < 0 || p.Size < 0 || p.Start+p.Size > d.Size && p.Size != 0 {
+					t.Errorf("geometry start %d size %d on a %d-byte disk", p.Start, p.Size, d.Size)
+				}
+				if tc.problem != "" && p.Volume != nil && p.Volume.Letter != "" {
+					t.Errorf("bad entry got letter %q", p.Volume.Letter)
+				}
+			}
+		})
+	}
+}
+
+func TestEBRChains(t *testing.T) {
+	mk := func(build func(img []byte)) []byte {
+		img := make([]byte, 4096*512)
+		build(img)
+		return img
+	}
+	cases := []struct {
+		name     string
+		img      []byte
+		logical  int
+		wantWarn string
+	}{
+		{"loop to itself", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x0F, 100, 2000)
+			ebr := img[100*512:]
+			mbrEntry(ebr, 0, false, 0x07, 1, 10)
+			mbrEntry(ebr, 1, false, 0x05, 0, 20) // next EBR = the extended start again
+		}), 1, "loops back"},
+		{"long chain", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x05, 100, 3900)
+			for i := range 200 {
+				ebr := img[(100+i*10)*512:]
+				mbrEntry(ebr, 0, false, 0x83, 1, 5)
+				mbrEntry(ebr, 1, false, 0x05, uint32(i+1)*10, 10)
+			}
+		}), maxLogical, "more than 128"},
+		{"chain leaves the disk", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x05, 100, 100)
+			ebr := img[100*512:]
+			mbrEntry(ebr, 0, false, 0x07, 1, 10)
+			mbrEntry(ebr, 1, false, 0x05, 1<<30, 10)
+		}), 1, "outside the disk"},
+		{"EBR without signature", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x05, 100, 100)
+		}), 0, "unreadable"},
+		{"logical past the end", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x05, 100, 100)
+			mbrEntry(img[100*512:], 0, false, 0x07, 1, 1<<30)
+		}), 1, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Disk{Name: "x", Size: int64(len(tc.img))}
+			ScanDisk(t.Context(), bytes.NewReader(tc.img), d, Options{})
+			n := 0
+			for _, p := range d.Partitions {
+				if p.Logical {
+					n++
+					if p.Start+p.Size > d.Size {
+						t.Errorf("logical %d runs past the disk: %+v", p.Index, p)
+					}
+				}
+			}
+			if d.Table != TableMBR || n != tc.logical || d.Error != "" {
+				t.Errorf("table %q, %d logical partitions (want %d), error %q", d.Table, n, tc.logical, d.Error)
+			}
+			if tc.wantWarn != "" && (len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], tc.wantWarn)) {
+				t.Errorf("warnings %q, want one mentioning %q", d.Warnings, tc.wantWarn)
+			}
+		})
 	}
 }

@@ -104,12 +104,20 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if len(r.Skipped) > 0 {
-		var parts []string
+		// One line per reason, so that eight loop devices take one line.
+		var reasons []string
+		names := map[string][]string{}
 		for _, s := range r.Skipped {
-			parts = append(parts, s.Name+" ("+s.Reason+")")
+			if _, ok := names[s.Reason]; !ok {
+				reasons = append(reasons, s.Reason)
+			}
+			names[s.Reason] = append(names[s.Reason], s.Name)
 		}
 		line("")
-		wrap("Skipped: ", "  ", strings.Join(parts, ", "))
+		line("Skipped:")
+		for _, reason := range reasons {
+			wrap("  ", "    ", strings.Join(names[reason], ", ")+": "+reason)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write scan report: %w", err)

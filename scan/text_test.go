@@ -42,7 +42,8 @@ func TestWriteTextLongValues(t *testing.T) {
 			{Index: 4, Size: 512, Role: RoleOther, Volume: &Volume{FS: FSUnknown, Label: "tab\there"}},
 		},
 	}, {Name: "empty.img", Path: "/tmp/empty.img", Table: TableNone, Partitions: []*Partition{}}},
-		Skipped: []Skipped{{Name: "sr0", Reason: "optical drive (boot medium or CD/DVD)"}, {Name: "loop0", Reason: "loop device (not asked for)"}},
+		Skipped: []Skipped{{Name: "sr0", Reason: "optical drive (boot medium or CD/DVD)"}, {Name: "loop0", Reason: "loop device (not asked for)"},
+			{Name: "loop1", Reason: "loop device (not asked for)"}},
 	}
 	var buf bytes.Buffer
 	if err := rep.WriteText(&buf); err != nil {
@@ -51,7 +52,7 @@ func TestWriteTextLongValues(t *testing.T) {
 	out := buf.String()
 	checkTextWidth(t, out)
 	for _, want := range []string{"2.0 TiB", "1.0 TiB", "100 MiB", "512 B", "MISMATCH", "State.ini says", "Windows Server 2025",
-		"de-DE", "(no partitions and no file system)", "Skipped: sr0", "loop0", "tab?here", "~"} {
+		"de-DE", "(no partitions and no file system)", "sr0: optical drive", "loop0, loop1: loop device", "tab?here", "~"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q:\n%s", want, out)
 		}
