@@ -344,3 +344,5 @@ func openImage(t testing.TB, img string, opts Options) *Volume {
 	t.Cleanup(func() { v.Close() })
 	return v
 }
+
+var lookPath = exec.LookPath

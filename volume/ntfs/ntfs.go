@@ -59,6 +59,7 @@ type Volume struct {
 
 	mft        *streamDesc // $MFT:$DATA
 	mftRecords uint64
+	bootstrap  bool // while $MFT's own runlist is incomplete
 
 	sds     *streamDesc           // $Secure:$SDS, nil when absent
 	sdIndex map[uint32]sdLocation // security id → location in $SDS
@@ -189,7 +190,9 @@ func (v *Volume) loadMFT(mftLCN int64) error {
 			exts = append(exts, a)
 		}
 	}
+	v.bootstrap = true
 	v.mft, err = v.newStreamDesc("$MFT:$DATA", exts)
+	v.bootstrap = false
 	if err != nil {
 		return err
 	}

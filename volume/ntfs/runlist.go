@@ -11,14 +11,18 @@ const (
 	// maxVCN bounds cluster numbers: 2^48 clusters is far beyond any
 	// volume NTFS can address, and keeps byte offsets inside int64.
 	maxVCN = 1 << 48
-	// maxStreamSize bounds any stream's logical size (2^60 bytes).
-	maxStreamSize = 1 << 60
+	// maxStreamSize bounds any stream's logical size: 8 PiB, the largest
+	// file Windows can create (2 MiB clusters).
+	maxStreamSize = 1 << 53
 )
 
 // decodeRunlist decodes NTFS mapping pairs for the extent starting at
 // startVCN and ending at lastVCN (inclusive). Holes get lcnSparse. LCNs are
 // checked against totalClusters when it is non-zero.
 func decodeRunlist(b []byte, startVCN, lastVCN, totalClusters int64) ([]run, error) {
+	if startVCN < 0 || startVCN > maxVCN || lastVCN < startVCN-1 || lastVCN > maxVCN {
+		return nil, corruptf("VCN range %d..%d invalid", startVCN, lastVCN)
+	}
 	var runs []run
 	vcn, lcn := startVCN, int64(0)
 	for i := 0; ; {

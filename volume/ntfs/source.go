@@ -17,6 +17,7 @@ type handle struct {
 	num     uint64
 	parent  *handle // for directory loop detection
 	depth   int
+	path    string // directories only: full path, for messages
 	streams []*streamDesc
 }
 
@@ -55,16 +56,20 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 	if !ok || h.v != v {
 		return nil, fmt.Errorf("ntfs: ReadDir: entry %q was not made by this volume", dir.Name)
 	}
+	dirPath := h.path
+	if dirPath == "" {
+		dirPath = `\`
+	}
 	f, err := v.loadFile(h.num)
 	if err != nil {
-		return nil, fmt.Errorf("ntfs: read directory %q: %w", dir.Name, err)
+		return nil, fmt.Errorf("ntfs: read directory %q: %w", dirPath, err)
 	}
 	if !f.isDir() {
-		return nil, fmt.Errorf("ntfs: read directory %q: MFT record %d is not a directory", dir.Name, h.num)
+		return nil, fmt.Errorf("ntfs: read directory %q: MFT record %d is not a directory", dirPath, h.num)
 	}
 	ents, err := v.readDirIndex(f)
 	if err != nil {
-		return nil, fmt.Errorf("ntfs: read directory %q: %w", dir.Name, err)
+		return nil, fmt.Errorf("ntfs: read directory %q: %w", dirPath, err)
 	}
 	dos := make(map[uint64]string)
 	for _, e := range ents {
@@ -91,7 +96,7 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 				}
 			}
 			if err != nil {
-				err = fmt.Errorf("ntfs: directory %q entry %q: %w", dir.Name, e.fn.name, err)
+				err = fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, err)
 				if v.dirty {
 					v.warn(err.Error() + " (volume is dirty; entry skipped)")
 					files[num] = nil
@@ -108,22 +113,25 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 		if cf.isDir() {
 			for a := h; a != nil; a = a.parent {
 				if a.num == num {
-					return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dir.Name, e.fn.name, corruptf("directory MFT record %d contains itself (loop)", num))
+					return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, corruptf("directory MFT record %d contains itself (loop)", num))
 				}
 			}
 			if h.depth+1 > maxDepth {
-				return nil, fmt.Errorf("ntfs: directory %q: nesting deeper than %d levels", dir.Name, maxDepth)
+				return nil, fmt.Errorf("ntfs: directory %q: nesting deeper than %d levels", dirPath, maxDepth)
 			}
 		}
 		ce, err := v.makeEntry(cf, ph)
 		if err != nil {
-			return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dir.Name, e.fn.name, err)
+			return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, err)
 		}
 		if ce == nil {
-			v.warn(fmt.Sprintf("skipped EFS-encrypted %q in directory %q (MFT record %d)", e.fn.name, dir.Name, num))
+			v.warn(fmt.Sprintf("skipped EFS-encrypted %q in directory %q (MFT record %d)", e.fn.name, dirPath, num))
 			continue
 		}
 		ce.Name = e.fn.name
+		if cf.isDir() {
+			ce.Handle.(*handle).path = h.path + `\` + e.fn.name
+		}
 		if e.fn.namespace == nsWin32 || e.fn.namespace == nsWin32DOS {
 			ce.ShortName = dos[num]
 		}

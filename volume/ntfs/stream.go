@@ -77,6 +77,9 @@ func (v *Volume) newStreamDesc(what string, exts []*attr) (*streamDesc, error) {
 		}
 		next = e.lastVCN + 1
 	}
+	if !v.bootstrap && d.size > d.mapped() {
+		return nil, fmt.Errorf("%s: %w", what, corruptf("data size %d exceeds the %d bytes its runlist maps", d.size, d.mapped()))
+	}
 	return d, nil
 }
 

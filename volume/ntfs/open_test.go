@@ -1,0 +1,273 @@
+package ntfs
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wdscapture/wdscapture/volume"
+)
+
+// recordOffset returns the byte offset of MFT record num in the image.
+func recordOffset(t testing.TB, v *Volume, num uint64) int64 {
+	t.Helper()
+	off := int64(num) * v.recordSize
+	i := v.mft.findRun(off/v.clusterSize, 0)
+	if i < 0 || v.mft.runs[i].lcn == lcnSparse {
+		t.Fatalf("record %d not mapped", num)
+	}
+	r := v.mft.runs[i]
+	return r.lcn*v.clusterSize + off - r.vcn*v.clusterSize
+}
+
+// patchRecord edits MFT record num of img in place: fixups are undone,
+// edit runs on the plain record, and the update sequence is redone.
+func patchRecord(t testing.TB, img string, num uint64, edit func(rec []byte)) {
+	t.Helper()
+	v := openImage(t, img, Options{AllowDirty: true})
+	off := recordOffset(t, v, num)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, v.recordSize)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyFixups(b, "FILE"); err != nil {
+		t.Fatal(err)
+	}
+	edit(b)
+	usa := int(binary.LittleEndian.Uint16(b[4:]))
+	for i := 1; i < int(binary.LittleEndian.Uint16(b[6:])); i++ {
+		end := i*512 - 2
+		copy(b[usa+2*i:usa+2*i+2], b[end:end+2])
+		copy(b[end:end+2], b[usa:usa+2])
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// attrValueOffset finds the resident value of attribute typ in a record.
+func attrValueOffset(t testing.TB, b []byte, typ uint32) int {
+	t.Helper()
+	for off := int(binary.LittleEndian.Uint16(b[0x14:])); off+8 < len(b); {
+		at := binary.LittleEndian.Uint32(b[off:])
+		if at == atEnd {
+			break
+		}
+		if at == typ && b[off+8] == 0 {
+			return off + int(binary.LittleEndian.Uint16(b[off+20:]))
+		}
+		off += int(binary.LittleEndian.Uint32(b[off+4:]))
+	}
+	t.Fatalf("attribute 0x%x not found", typ)
+	return 0
+}
+
+func TestOpenErrors(t *testing.T) {
+	base := newImage(t, 16, "-L", "Wïndows")
+	read := func() []byte {
+		b, err := os.ReadFile(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dirty := filepath.Join(t.TempDir(), "dirty.img")
+	os.WriteFile(dirty, read(), 0o644)
+	patchRecord(t, dirty, recVolume, func(b []byte) {
+		p := attrValueOffset(t, b, atVolumeInformation)
+		binary.LittleEndian.PutUint16(b[p+10:], binary.LittleEndian.Uint16(b[p+10:])|1)
+	})
+	dirtyBytes, _ := os.ReadFile(dirty)
+
+	tests := []struct {
+		name    string
+		data    func() []byte
+		off     int64
+		size    int64 // 0: len(data)-off
+		opts    Options
+		wantErr error  // nil: must open
+		wantMsg string // substring of the error
+	}{
+		{name: "clean", data: read},
+		{name: "at partition offset", data: func() []byte { return append(make([]byte, 1<<20), read()...) }, off: 1 << 20},
+		{name: "zeros", data: func() []byte { return make([]byte, 1<<20) }, wantErr: ErrNotNTFS},
+		{name: "FAT boot sector", data: func() []byte {
+			b := read()
+			copy(b[3:11], "MSDOS5.0")
+			return b
+		}, wantErr: ErrNotNTFS},
+		{name: "BitLocker", data: func() []byte {
+			b := read()
+			copy(b[3:11], "-FVE-FS-")
+			return b
+		}, wantErr: ErrBitLocker},
+		{name: "bad cluster size", data: func() []byte {
+			b := read()
+			b[0x0D] = 3
+			return b
+		}, wantErr: ErrNotNTFS},
+		{name: "short read", data: func() []byte { return read()[:100] }, wantErr: ErrNotNTFS},
+		{name: "truncated", data: read, size: 8 << 20, wantMsg: "truncated"},
+		{name: "dirty", data: func() []byte { return dirtyBytes }, wantErr: ErrDirty},
+		{name: "dirty allowed", data: func() []byte { return dirtyBytes }, opts: Options{AllowDirty: true}},
+		{name: "MFT record 0 torn", data: func() []byte {
+			b := read()
+			v := openImage(t, base, Options{})
+			b[recordOffset(t, v, 0)+510] ^= 0xFF
+			return b
+		}, wantMsg: "MFT record 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := tc.data()
+			size := tc.size
+			if size == 0 {
+				size = int64(len(data)) - tc.off
+			}
+			v, err := Open(bytes.NewReader(data), tc.off, size, tc.opts)
+			if tc.wantErr == nil && tc.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				if v.Label() != "Wïndows" {
+					t.Errorf("Label = %q", v.Label())
+				}
+				if want := binary.LittleEndian.Uint64(data[tc.off+0x48:]); v.Serial() != want {
+					t.Errorf("Serial = %x, want %x", v.Serial(), want)
+				}
+				if v.Dirty() != (tc.name == "dirty allowed") {
+					t.Errorf("Dirty = %v", v.Dirty())
+				}
+				if _, err := v.Root(); err != nil {
+					t.Errorf("Root: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Open succeeded, want error")
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("error %q does not wrap %v", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("error %q lacks %q", err, tc.wantMsg)
+			}
+		})
+	}
+}
+
+// TestEncryptedSkipped marks a file and a directory EFS-encrypted (the SI
+// attribute bit) and expects both to be skipped with warnings, exactly as
+// wimlib's NTFS-3G capture skips them.
+func TestEncryptedSkipped(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply", "wimdir")
+	tree := t.TempDir()
+	writeFile(t, tree, "plain.txt", []byte("plain"))
+	writeFile(t, tree, "secret.txt", []byte("secret"))
+	writeFile(t, tree, "efsdir/inner.txt", []byte("inner"))
+	img := imageFromTree(t, tree, 16)
+	v := openImage(t, img, Options{})
+	_, ents := walkRecords(t, v)
+	for _, p := range []string{"/secret.txt", "/efsdir"} {
+		patchRecord(t, img, ents[p].Handle.(*handle).num, func(b []byte) {
+			si := attrValueOffset(t, b, atStandardInformation)
+			binary.LittleEndian.PutUint32(b[si+0x20:], binary.LittleEndian.Uint32(b[si+0x20:])|volume.AttrEncrypted)
+		})
+	}
+	v2, got, _ := compareImage2(t, img)
+	for _, p := range []string{"/secret.txt", "/efsdir", "/efsdir/inner.txt"} {
+		if got[p] != nil {
+			t.Errorf("%s listed, want it skipped", p)
+		}
+	}
+	if got["/plain.txt"] == nil {
+		t.Errorf("/plain.txt missing")
+	}
+	if w := v2.Warnings(); len(w) != 2 || !strings.Contains(strings.Join(w, "\n"), "EFS") {
+		t.Errorf("warnings %q, want two EFS warnings", w)
+	}
+}
+
+// compareImage2 is compareImage without the no-warnings requirement.
+func compareImage2(t *testing.T, img string) (*Volume, map[string]*pathRecord, map[string]*volume.Entry) {
+	v := openImage(t, img, Options{})
+	want := wimdirRecords(t, img)
+	got, ents := walkRecords(t, v)
+	compareRecords(t, want, got)
+	return v, got, ents
+}
+
+// TestConcurrentStreams reads every stream of an image from 8 goroutines
+// at once, each reader interleaved with the others, and checks the
+// SHA-1s against a sequential pass.
+func TestConcurrentStreams(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply", "ntfscp", "ntfssecaudit")
+	tree := t.TempDir()
+	for i := 0; i < 40; i++ {
+		writeFile(t, tree, fmt.Sprintf("f%02d", i), bytes.Repeat([]byte{byte(i)}, 1000+i*20000))
+	}
+	os.MkdirAll(filepath.Join(tree, "c"), 0o755)
+	img := imageFromTree(t, tree, 64)
+	setSecurity(t, img, []secItem{{path: "/c", dir: true, sd: makeSD(1), attrs: volume.AttrDirectory | volume.AttrCompressed}})
+	for i := 0; i < 8; i++ {
+		ntfscp(t, img, fmt.Sprintf("/c/z%d", i), "", 0, bytes.Repeat([]byte(fmt.Sprintf("compressible %d ", i)), 30000))
+	}
+	v := openImage(t, img, Options{})
+	_, ents := walkRecords(t, v)
+	type job struct {
+		e    *volume.Entry
+		want [20]byte
+	}
+	var jobs []job
+	for _, e := range ents {
+		if len(e.Streams) == 0 || e.IsDir() {
+			continue
+		}
+		rc, _ := v.OpenStream(e, 0)
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job{e, sha1.Sum(b)})
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := range jobs {
+				j := jobs[(k+g*7)%len(jobs)]
+				rc, err := v.OpenStream(j.e, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				h := sha1.New()
+				buf := make([]byte, 1000+g*333) // odd sizes: reads straddle runs and units
+				if _, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{rc}, buf); err != nil {
+					t.Error(err)
+				}
+				if got := h.Sum(nil); !bytes.Equal(got, j.want[:]) {
+					t.Errorf("%s: concurrent read differs", j.e.Name)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if len(jobs) < 48 {
+		t.Errorf("only %d streams read", len(jobs))
+	}
+}
