@@ -19,16 +19,17 @@ type params struct {
 	depth   int // match finder search depth
 	nice    int // a match this long is taken without further search
 	passes  int // optimal parsing passes
+	coarse  bool // passes before the last price only each match's full length
 }
 
 func levelParams(level int) params {
 	switch {
 	case level <= LevelFast:
-		return params{optimal: false, depth: 16, nice: 32, passes: 0}
+		return params{optimal: false, depth: 16, nice: 32}
 	case level == LevelDefault:
-		return params{optimal: true, depth: 24, nice: 48, passes: 2}
+		return params{optimal: true, depth: 16, nice: 32, passes: 2, coarse: true}
 	default:
-		return params{optimal: true, depth: 64, nice: 128, passes: 3}
+		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true}
 	}
 }
 
@@ -49,12 +50,11 @@ type freqSet struct {
 	aligned [numAlignedSyms]uint32
 }
 
-// node is one position of the optimal parser's graph: the cheapest known
-// way to reach it, the last item on that way and the repeat offsets after it.
+// node is one position of the optimal parser's graph: the cost of the
+// cheapest known way to reach it and the last item on that way.
 type node struct {
 	cost uint32
 	item item
-	reps [numRepeats]uint16
 }
 
 // Compressor compresses WIM chunks with LZX. It is not safe for concurrent
@@ -75,6 +75,7 @@ type Compressor struct {
 	start [ChunkSize + 1]int32
 
 	nodes [ChunkSize + 1]node
+	reps  [ChunkSize + 1][numRepeats]uint16 // repeat offsets at each reached position
 
 	freqs freqSet
 	codes codeSet
@@ -84,6 +85,7 @@ type Compressor struct {
 	mainCost    [numMainSyms]uint32
 	lenCost     [numLenSyms]uint32
 	alignedCost [numAlignedSyms]uint32
+	lenTail     [maxMatch + 1]uint32 // length code cost by match length
 	useAligned  bool
 
 	// Pretree scratch.
@@ -329,6 +331,17 @@ func (c *Compressor) setCostsFromCodes() {
 		}
 		c.alignedCost[i] = uint32(l) << costShift
 	}
+	c.setLenTail()
+}
+
+// setLenTail derives lenTail from lenCost.
+func (c *Compressor) setLenTail() {
+	for l := range c.lenTail {
+		c.lenTail[l] = 0
+		if l >= minMatch+numPrimaryLens {
+			c.lenTail[l] = c.lenCost[l-minMatch-numPrimaryLens]
+		}
+	}
 }
 
 // setInitialCosts guesses costs for the first pass: literals from the
@@ -359,4 +372,5 @@ func (c *Compressor) setInitialCosts(buf []byte) {
 		c.alignedCost[i] = 3 << costShift
 	}
 	c.useAligned = false
+	c.setLenTail()
 }

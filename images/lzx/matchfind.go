@@ -3,7 +3,8 @@ package lzx
 const (
 	hashBits  = 15
 	hashSize  = 1 << hashBits
-	hash2Size = 1 << 16
+	hash2Bits = 12
+	hash2Size = 1 << hash2Bits
 )
 
 // match is a match candidate: length and offset.
@@ -44,7 +45,7 @@ func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record 
 	maxLen := min(avail, maxMatch)
 	nice = min(nice, maxLen)
 	best := 1
-	k := uint16(buf[pos]) | uint16(buf[pos+1])<<8
+	k := (uint32(buf[pos]) | uint32(buf[pos+1])<<8) * 0x9E3779B1 >> (32 - hash2Bits)
 	c2 := int(f.hash2[k])
 	f.hash2[k] = int32(pos)
 	if record && c2 >= 0 && c2 < pos && pos-c2 <= maxOffset && buf[c2] == buf[pos] && buf[c2+1] == buf[pos+1] {
@@ -54,37 +55,44 @@ func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record 
 	h := hash3(buf, pos)
 	cur := int(f.head[h])
 	f.head[h] = int32(pos)
+	// Indexes into child are masked so that the compiler can drop bounds
+	// checks; every index is already in range.
+	const mask = 2*ChunkSize - 1
+	child := &f.child
 	lt, gt := 2*pos, 2*pos+1
 	lenLT, lenGT := 0, 0
+	b := buf[pos : pos+maxLen]
 	for d := depth; ; d-- {
 		if cur < 0 || pos-cur > maxOffset || d <= 0 {
-			f.child[lt] = -1
-			f.child[gt] = -1
+			child[lt&mask] = -1
+			child[gt&mask] = -1
 			return ms
 		}
-		a := buf[cur:]
-		b := buf[pos : pos+maxLen]
-		l := extend(a, b, min(lenLT, lenGT))
-		if l > best {
-			best = l
-			if record {
-				ms = append(ms, match{uint16(l), uint16(pos - cur)})
+		a := buf[cur : cur+maxLen]
+		l := min(lenLT, lenGT)
+		if a[l] == b[l] {
+			l = extend(a, b, l+1)
+			if l > best {
+				best = l
+				if record {
+					ms = append(ms, match{uint16(l), uint16(pos - cur)})
+				}
+				if l >= nice {
+					child[lt&mask] = child[(2*cur)&mask]
+					child[gt&mask] = child[(2*cur+1)&mask]
+					return ms
+				}
 			}
 		}
-		if l >= nice {
-			f.child[lt] = f.child[2*cur]
-			f.child[gt] = f.child[2*cur+1]
-			return ms
-		}
 		if a[l] < b[l] {
-			f.child[lt] = int32(cur)
+			child[lt&mask] = int32(cur)
 			lt = 2*cur + 1
-			cur = int(f.child[lt])
+			cur = int(child[lt&mask])
 			lenLT = l
 		} else {
-			f.child[gt] = int32(cur)
+			child[gt&mask] = int32(cur)
 			gt = 2 * cur
-			cur = int(f.child[gt])
+			cur = int(child[gt&mask])
 			lenGT = l
 		}
 	}

@@ -167,7 +167,7 @@ func (c *Compressor) parseOptimal(buf []byte) {
 		c.countFreqs()
 		c.buildCodes()
 		c.setCostsFromCodes()
-		c.minCostPath(buf)
+		c.minCostPath(buf, c.p.coarse && pass < c.p.passes-1)
 	}
 }
 
@@ -205,14 +205,18 @@ func (c *Compressor) parseGreedy(buf []byte) {
 	}
 }
 
+// lenHeader[l] is the length header (0-7) of a match of length l.
+var lenHeader = func() (h [maxMatch + 1]uint8) {
+	for l := minMatch; l <= maxMatch; l++ {
+		h[l] = uint8(min(l-minMatch, numPrimaryLens))
+	}
+	return h
+}()
+
 // matchCost returns the cost of a match of length l with offset slot slot
 // (extra offset bits priced separately).
 func (c *Compressor) matchCost(l, slot int) uint32 {
-	h := l - minMatch
-	if h >= numPrimaryLens {
-		return c.mainCost[numChars+slot*numLenHeaders+numPrimaryLens] + c.lenCost[h-numPrimaryLens]
-	}
-	return c.mainCost[numChars+slot*numLenHeaders+h]
+	return c.mainCost[numChars+slot*numLenHeaders+int(lenHeader[l])] + c.lenTail[l]
 }
 
 // offsetCost returns the cost of the extra bits of a formatted offset.
@@ -225,23 +229,67 @@ func (c *Compressor) offsetCost(code int) (slot int, cost uint32) {
 	return slot, e << costShift
 }
 
+// relax offers the arrivals at nodes[first..l] (relative to the current
+// position, whose cost is base) of a match with the given slot and code,
+// at cost base + fixed + the cost of the main symbol and length.
+func (c *Compressor) relax(nodes []node, base, fixed uint32, slot, first, l int, code uint16) {
+	nodes = nodes[:l+1]
+	symBase := numChars + slot*numLenHeaders
+	sym := c.mainCost[symBase : symBase+numLenHeaders]
+	b := base + fixed
+	ll := first
+	for ; ll <= numPrimaryLens+1 && ll < len(nodes); ll++ {
+		cost := b + sym[ll-minMatch]
+		if nd := &nodes[ll]; cost < nd.cost {
+			*nd = node{cost, item{uint16(ll), code}}
+		}
+	}
+	if ll < len(nodes) {
+		b += sym[numPrimaryLens]
+		lc := c.lenCost[:]
+		for ; ll < len(nodes); ll++ {
+			cost := b + lc[(ll-minMatch-numPrimaryLens)&255]
+			if nd := &nodes[ll]; cost < nd.cost {
+				*nd = node{cost, item{uint16(ll), code}}
+			}
+		}
+	}
+}
+
 // minCostPath finds the cheapest way through the chunk with the current
-// costs and stores it in c.items. Nodes carry the repeat offsets of their
-// cheapest arrival, so repeat matches are priced along that path.
-func (c *Compressor) minCostPath(buf []byte) {
+// costs and stores it in c.items. The repeat offsets at a position are
+// those left by its cheapest arrival; they are worked out when the
+// position is reached, since its arrival is then final.
+func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 	n := len(buf)
 	nodes := c.nodes[:n+1]
 	for i := range nodes {
 		nodes[i].cost = infCost
 	}
-	nodes[0] = node{cost: 0, reps: [numRepeats]uint16{1, 1, 1}}
+	nodes[0] = node{cost: 0}
+	c.reps[0] = [numRepeats]uint16{1, 1, 1}
 	nice := c.p.nice
 	for i := 0; i < n; {
 		nd := nodes[i]
 		base := nd.cost
+		var reps [numRepeats]uint16
+		if i > 0 {
+			it := nd.item
+			reps = c.reps[i-int(it.length)]
+			if it.length > 1 {
+				if it.code < numRepeats {
+					reps[0], reps[it.code] = reps[it.code], reps[0]
+				} else {
+					reps[2], reps[1], reps[0] = reps[1], reps[0], it.code-2
+				}
+			}
+			c.reps[i] = reps
+		} else {
+			reps = c.reps[0]
+		}
 		// Literal.
 		if cost := base + c.mainCost[buf[i]]; cost < nodes[i+1].cost {
-			nodes[i+1] = node{cost, item{1, uint16(buf[i])}, nd.reps}
+			nodes[i+1] = node{cost, item{1, uint16(buf[i])}}
 		}
 		limit := min(n-i, maxMatch)
 		if limit < minMatch {
@@ -249,29 +297,23 @@ func (c *Compressor) minCostPath(buf []byte) {
 			continue
 		}
 		longLen, longItem := 0, item{}
-		var longReps [numRepeats]uint16
 		// Repeat offset matches, every length.
 		for k := 0; k < numRepeats; k++ {
-			r := int(nd.reps[k])
-			if r > i {
-				continue
-			}
-			if buf[i] != buf[i-r] || buf[i+1] != buf[i-r+1] {
+			r := int(reps[k])
+			if r > i || buf[i] != buf[i-r] || buf[i+1] != buf[i-r+1] {
 				continue
 			}
 			l := matchLen(buf, i, i-r, limit)
-			reps := nd.reps
-			reps[0], reps[k] = reps[k], reps[0]
 			if l >= nice {
 				if l > longLen {
-					longLen, longItem, longReps = l, item{uint16(l), uint16(k)}, reps
+					longLen, longItem = l, item{uint16(l), uint16(k)}
 				}
 				continue
 			}
-			for ll := minMatch; ll <= l; ll++ {
-				if cost := base + c.matchCost(ll, k); cost < nodes[i+ll].cost {
-					nodes[i+ll] = node{cost, item{uint16(ll), uint16(k)}, reps}
-				}
+			if coarse {
+				c.relax(nodes[i:], base, 0, k, l, l, uint16(k))
+			} else {
+				c.relax(nodes[i:], base, 0, k, minMatch, l, uint16(k))
 			}
 		}
 		// Explicit offset matches from the cache.
@@ -280,29 +322,22 @@ func (c *Compressor) minCostPath(buf []byte) {
 		for _, m := range ms {
 			off := m.offset
 			l := int(m.length)
-			isRep := false
-			for k := 0; k < numRepeats; k++ {
-				if nd.reps[k] == off {
-					isRep = true
-				}
-			}
-			if isRep {
+			if off == reps[0] || off == reps[1] || off == reps[2] {
 				prev = l // priced as a repeat match above
 				continue
 			}
 			code := int(off) + 2
-			slot, oc := c.offsetCost(code)
-			reps := [numRepeats]uint16{off, nd.reps[0], nd.reps[1]}
 			if l >= nice {
 				if l > longLen {
-					longLen, longItem, longReps = l, item{uint16(l), uint16(code)}, reps
+					longLen, longItem = l, item{uint16(l), uint16(code)}
 				}
 				continue
 			}
-			for ll := prev + 1; ll <= l; ll++ {
-				if cost := base + oc + c.matchCost(ll, slot); cost < nodes[i+ll].cost {
-					nodes[i+ll] = node{cost, item{uint16(ll), uint16(code)}, reps}
-				}
+			slot, oc := c.offsetCost(code)
+			if coarse {
+				c.relax(nodes[i:], base, oc, slot, l, l, uint16(code))
+			} else {
+				c.relax(nodes[i:], base, oc, slot, prev+1, l, uint16(code))
 			}
 			prev = l
 		}
@@ -316,7 +351,7 @@ func (c *Compressor) minCostPath(buf []byte) {
 				cost = base + oc + c.matchCost(longLen, slot)
 			}
 			if cost < nodes[i+longLen].cost {
-				nodes[i+longLen] = node{cost, longItem, longReps}
+				nodes[i+longLen] = node{cost, longItem}
 			}
 			i += longLen
 			continue
