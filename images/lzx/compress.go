@@ -16,9 +16,9 @@ const costShift = 4
 // params are the per-level tuning knobs.
 type params struct {
 	optimal bool
-	depth   int // match finder search depth
-	nice    int // a match this long is taken without further search
-	passes  int // optimal parsing passes
+	depth   int  // match finder search depth
+	nice    int  // a match this long is taken without further search
+	passes  int  // optimal parsing passes
 	coarse  bool // passes before the last price only each match's full length
 }
 
