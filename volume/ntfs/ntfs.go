@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -163,6 +164,7 @@ func (v *Volume) Close() error {
 }
 
 func (v *Volume) warn(msg string) {
+	msg = strings.TrimPrefix(msg, "ntfs: ")
 	slog.Warn("ntfs: " + msg)
 	v.warnMu.Lock()
 	v.warnings = append(v.warnings, msg)

@@ -33,17 +33,22 @@ func recordOffset(t testing.TB, v *Volume, num uint64) int64 {
 func patchRecord(t testing.TB, img string, num uint64, edit func(rec []byte)) {
 	t.Helper()
 	v := openImage(t, img, Options{AllowDirty: true})
-	off := recordOffset(t, v, num)
+	patchBlock(t, img, recordOffset(t, v, num), int(v.recordSize), "FILE", edit)
+}
+
+// patchBlock edits the multi-sector protected block of size bytes at off.
+func patchBlock(t testing.TB, img string, off int64, size int, magic string, edit func(rec []byte)) {
+	t.Helper()
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b := make([]byte, v.recordSize)
+	b := make([]byte, size)
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyFixups(b, "FILE"); err != nil {
+	if err := applyFixups(b, magic); err != nil {
 		t.Fatal(err)
 	}
 	edit(b)

@@ -62,14 +62,14 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 	}
 	f, err := v.loadFile(h.num)
 	if err != nil {
-		return nil, fmt.Errorf("ntfs: read directory %q: %w", dirPath, err)
+		return nil, fmt.Errorf("ntfs: read directory %s: %w", dirPath, err)
 	}
 	if !f.isDir() {
-		return nil, fmt.Errorf("ntfs: read directory %q: MFT record %d is not a directory", dirPath, h.num)
+		return nil, fmt.Errorf("ntfs: read directory %s: MFT record %d is not a directory", dirPath, h.num)
 	}
 	ents, err := v.readDirIndex(f)
 	if err != nil {
-		return nil, fmt.Errorf("ntfs: read directory %q: %w", dirPath, err)
+		return nil, fmt.Errorf("ntfs: read directory %s: %w", dirPath, err)
 	}
 	dos := make(map[uint64]string)
 	for _, e := range ents {
@@ -96,7 +96,7 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 				}
 			}
 			if err != nil {
-				err = fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, err)
+				err = fmt.Errorf("ntfs: directory %s entry %q: %w", dirPath, e.fn.name, err)
 				if v.dirty {
 					v.warn(err.Error() + " (volume is dirty; entry skipped)")
 					files[num] = nil
@@ -113,19 +113,19 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 		if cf.isDir() {
 			for a := h; a != nil; a = a.parent {
 				if a.num == num {
-					return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, corruptf("directory MFT record %d contains itself (loop)", num))
+					return nil, fmt.Errorf("ntfs: directory %s entry %q: %w", dirPath, e.fn.name, corruptf("directory MFT record %d contains itself (loop)", num))
 				}
 			}
 			if h.depth+1 > maxDepth {
-				return nil, fmt.Errorf("ntfs: directory %q: nesting deeper than %d levels", dirPath, maxDepth)
+				return nil, fmt.Errorf("ntfs: directory %s: nesting deeper than %d levels", dirPath, maxDepth)
 			}
 		}
 		ce, err := v.makeEntry(cf, ph)
 		if err != nil {
-			return nil, fmt.Errorf("ntfs: directory %q entry %q: %w", dirPath, e.fn.name, err)
+			return nil, fmt.Errorf("ntfs: directory %s entry %q: %w", dirPath, e.fn.name, err)
 		}
 		if ce == nil {
-			v.warn(fmt.Sprintf("skipped EFS-encrypted %q in directory %q (MFT record %d)", e.fn.name, dirPath, num))
+			v.warn(fmt.Sprintf("skipped EFS-encrypted %q in directory %s (MFT record %d)", e.fn.name, dirPath, num))
 			continue
 		}
 		ce.Name = e.fn.name
