@@ -3,6 +3,7 @@ package regf
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // FuzzReader feeds arbitrary bytes to the reader and walks whatever tree it
@@ -26,11 +27,19 @@ func FuzzReader(f *testing.F) {
 	f.Add(b[:4096])
 	f.Add([]byte("regf"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("walk took %v on %d bytes", d, len(data))
+			}
+		}()
 		r, err := NewReader(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
 		}
-		budget := 2000
+		// The reader bounds each call; the budget bounds how many calls
+		// this walk makes over a tree whose lists may form cycles.
+		budget := 200
 		var walk func(n *Node, depth int)
 		walk = func(n *Node, depth int) {
 			if depth > 8 || budget <= 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 )
@@ -58,7 +59,17 @@ type Reader struct {
 	r     io.ReaderAt
 	total uint32 // size of the hbin area
 	root  uint32
+
+	// cache holds cells already read (by offset), so that damaged hives
+	// whose lists point at the same cells over and over cost memory
+	// lookups instead of reads. Bounded by maxCacheBytes.
+	mu         sync.Mutex
+	cache      map[uint32][]byte
+	cacheBytes int
 }
+
+// maxCacheBytes bounds the cell cache of one Reader.
+const maxCacheBytes = 32 << 20
 
 // NewReader checks the base block of the hive in r (size bytes long) and
 // returns a reader for it.
@@ -89,9 +100,26 @@ func (r *Reader) cell(off uint32, want int) ([]byte, error) {
 	if off > r.total || off&7 != 0 || uint64(want) > uint64(r.total-off) {
 		return nil, fmt.Errorf("cell offset 0x%x (%d bytes) outside the %d-byte hbin area or misaligned: %w", off, want, r.total, ErrCorrupt)
 	}
-	buf := make([]byte, want)
-	if _, err := r.r.ReadAt(buf, baseBlockSize+int64(off)); err != nil {
-		return nil, fmt.Errorf("read cell at 0x%x: %w", off, err)
+	r.mu.Lock()
+	buf, ok := r.cache[off]
+	r.mu.Unlock()
+	if ok && len(buf) >= want {
+		buf = buf[:want:want]
+	} else {
+		buf = make([]byte, want)
+		if _, err := r.r.ReadAt(buf, baseBlockSize+int64(off)); err != nil {
+			return nil, fmt.Errorf("read cell at 0x%x: %w", off, err)
+		}
+		r.mu.Lock()
+		if r.cacheBytes+want <= maxCacheBytes {
+			if r.cache == nil {
+				r.cache = make(map[uint32][]byte)
+			}
+			r.cacheBytes += want - len(r.cache[off])
+			r.cache[off] = buf
+		}
+		r.mu.Unlock()
+		buf = buf[:want:want]
 	}
 	actual := 0 - binary.LittleEndian.Uint32(buf) // in-use cells store a negative size
 	if actual > 0x7FFFFFFF || uint64(want) > uint64(actual) {
@@ -344,7 +372,7 @@ func (v *Value) Data() ([]byte, error) {
 		if size > 4 {
 			return nil, fmt.Errorf("value %q: inline data of %d bytes: %w", v.Name, size, ErrCorrupt)
 		}
-		return append([]byte{}, v.vk[12:12+size]...), nil
+		return append([]byte{}, v.vk[12:12+size]...), nil // a copy: vk is cached
 	}
 	off := le.Uint32(v.vk[12:])
 	if _, err := v.r.cell(off, 4); err != nil {
@@ -354,7 +382,7 @@ func (v *Value) Data() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("value %q: data of %d bytes not in one cell (big data?): %w", v.Name, size, ErrUnsupported)
 	}
-	return c[4:], nil
+	return append([]byte{}, c[4:]...), nil // a copy: cells are cached
 }
 
 // BigData reads the value's data also when it is stored as big data (a db
