@@ -28,5 +28,5 @@ func ExampleParse() {
 	// WDSCapture.inf:4: [Capture] DestinationFile: "C:\ref.wim" is on the volume being captured (VolumeToCapture=C:\); write the image to another volume
 	// WDSCapture.inf:5: [Capture] Overwrite: invalid value "Maybe": allowed values are Yes, No, Append
 	// missing: [ImageName]
-	// exclusions: [\WINNT\Temp]
+	// exclusions: [\WINNT\Temp \$ntfs.log \hiberfil.sys \pagefile.sys \swapfile.sys \System Volume Information \RECYCLER \$Recycle.Bin \Windows\CSC \winpepge.sys]
 }

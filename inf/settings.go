@@ -232,8 +232,9 @@ type Settings struct {
 
 	// Exclusions are the [ExclusionList] patterns as written, with
 	// %SYSTEMROOT% not yet expanded (see ExclusionPatterns). Without an
-	// [ExclusionList] section they are exclude.DefaultPatterns; a present
-	// section replaces the defaults, as in DISM and wimlib.
+	// [ExclusionList] section they are exclude.DefaultPatterns. A present
+	// section lists only its own patterns here, but ExclusionPatterns (what
+	// a capture uses) always adds the defaults: the INF extends them.
 	Exclusions []string
 	// ExclusionExceptions are the [ExclusionException] patterns as written.
 	ExclusionExceptions []string
@@ -338,7 +339,16 @@ func (s *Settings) ExclusionPatterns(detectedRoot string) (exclusions, exception
 	if root == "" {
 		root = detectedRoot
 	}
-	return ExpandSystemRoot(s.Exclusions, root), ExpandSystemRoot(s.ExclusionExceptions, root)
+	exclusions = ExpandSystemRoot(s.Exclusions, root)
+	// The default exclusions always apply, as in the WDS wizard: a file's
+	// [ExclusionList] adds to them (after its own patterns, so indexes
+	// into Exclusions stay valid); [ExclusionException] can re-include.
+	for _, d := range exclude.DefaultPatterns {
+		if !slices.ContainsFunc(exclusions, func(p string) bool { return strings.EqualFold(p, d) }) {
+			exclusions = append(exclusions, d)
+		}
+	}
+	return exclusions, ExpandSystemRoot(s.ExclusionExceptions, root)
 }
 
 // Matcher compiles ExclusionPatterns(detectedRoot) into an exclusion matcher.

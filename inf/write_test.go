@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wdscapture/wdscapture/volume/exclude"
 	"log/slog"
 	"slices"
 	"strings"
@@ -201,6 +202,8 @@ func TestExclusionPatterns(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := mustParse(t, tt.text)
 			e, x := s.ExclusionPatterns(tt.detected)
+			// The defaults always follow the file's own patterns.
+			tt.wantExcl = append(tt.wantExcl, exclude.DefaultPatterns...)
 			if !slices.Equal(e, tt.wantExcl) || !slices.Equal(x, tt.wantExcept) {
 				t.Errorf("ExclusionPatterns(%q) = %q, %q; want %q, %q", tt.detected, e, x, tt.wantExcl, tt.wantExcept)
 			}
