@@ -35,6 +35,8 @@ func levelParams(level int) params {
 
 // codeSet holds the Huffman codes of one block.
 type codeSet struct {
+	size        int  // uncompressed bytes in the block
+	aligned     bool // aligned offset block (else verbatim)
 	mainLens    [numMainSyms]uint8
 	mainCodes   [numMainSyms]uint16
 	lenLens     [numLenSyms]uint8
@@ -48,6 +50,10 @@ type freqSet struct {
 	main    [numMainSyms]uint32
 	length  [numLenSyms]uint32
 	aligned [numAlignedSyms]uint32
+	// extra is the number of verbatim extra offset bits; nAligned the
+	// number of offsets whose low 3 bits an aligned block would code.
+	extra    int
+	nAligned int
 }
 
 // node is one position of the optimal parser's graph: the cost of the
@@ -78,21 +84,28 @@ type Compressor struct {
 	reps  [ChunkSize + 1][numRepeats]uint16 // repeat offsets at each reached position
 
 	freqs freqSet
-	codes codeSet
+	codes codeSet // whole-chunk codes, used to price the next parser pass
 	hb    huffBuilder
+
+	// Block layout: block j holds items[bounds[j]:bounds[j+1]].
+	nBlocks    int
+	bounds     [maxBlocks + 1]int
+	blockCodes [2]codeSet
+	zeroCodes  codeSet
 
 	// Parser costs (bits << costShift).
 	mainCost    [numMainSyms]uint32
 	lenCost     [numLenSyms]uint32
 	alignedCost [numAlignedSyms]uint32
 	lenTail     [maxMatch + 1]uint32 // length code cost by match length
-	useAligned  bool
+	useAligned  bool                 // price offsets as in an aligned offset block
 
 	// Pretree scratch.
-	preItems [numMainSyms + numLenSyms]uint16 // sym | extra<<8
-	preFreq  [numPreSyms]uint32
-	preLens  [numPreSyms]uint8
-	preCodes [numPreSyms]uint16
+	preItems  [numMainSyms + numLenSyms]uint16 // sym | extra<<8
+	preFreq   [numPreSyms]uint32
+	preLens   [numPreSyms]uint8
+	preCodes  [numPreSyms]uint16
+	nPreItems int
 
 	w bitWriter
 }
@@ -121,14 +134,13 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	} else {
 		c.parseLazy(buf)
 	}
-	c.countFreqs()
-	c.buildCodes()
 	limit := min(len(dst), n-1)
 	if limit <= 0 {
 		return 0
 	}
+	c.chooseBlocks()
 	c.w.init(dst[:limit])
-	c.writeBlock(buf)
+	c.writeBlocks()
 	size := c.w.flush()
 	if c.w.overflow {
 		return 0
@@ -136,82 +148,182 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	return size
 }
 
-// countFreqs fills c.freqs from c.items.
-func (c *Compressor) countFreqs() {
-	c.freqs = freqSet{}
+// Block splitting: the chunk's items may be sent as several blocks, each
+// with its own codes (coded as differences from the previous block's).
+// Candidate splits cut the chunk into equal parts at item boundaries; the
+// one with the smallest exact size wins.
+const (
+	maxBlocks    = 4
+	minBlockSize = 4096
+)
+
+// chooseBlocks sets c.bounds/c.nBlocks to the cheapest candidate split.
+func (c *Compressor) chooseBlocks() {
+	c.nBlocks = 1
+	c.bounds[0], c.bounds[1] = 0, c.nItem
+	if !c.p.optimal {
+		return
+	}
+	n := 0
 	for _, it := range c.items[:c.nItem] {
+		n += int(it.length)
+	}
+	best := c.splitBits(c.bounds[:2])
+	var cand [maxBlocks + 1]int
+	for parts := 2; parts <= maxBlocks && n/parts >= minBlockSize; parts++ {
+		// Cut at the first item boundary at or after k*n/parts.
+		cand[0] = 0
+		k, pos := 1, 0
+		for i, it := range c.items[:c.nItem] {
+			if k < parts && pos >= k*n/parts {
+				cand[k] = i
+				k++
+			}
+			pos += int(it.length)
+		}
+		if k != parts {
+			continue
+		}
+		cand[parts] = c.nItem
+		if bits := c.splitBits(cand[:parts+1]); bits < best {
+			best = bits
+			c.nBlocks = parts
+			copy(c.bounds[:], cand[:parts+1])
+		}
+	}
+}
+
+// splitBits returns the exact size in bits of the chunk sent as the
+// blocks whose item ranges are delimited by bounds.
+func (c *Compressor) splitBits(bounds []int) int {
+	bits := 0
+	prev := &c.zeroCodes
+	for j := 0; j+1 < len(bounds); j++ {
+		cs := &c.blockCodes[j%2]
+		bits += c.planBlock(bounds[j], bounds[j+1], cs, prev)
+		prev = cs
+	}
+	return bits
+}
+
+// planBlock builds the codes of the block made of items[a:b] into cs and
+// returns its exact size in bits, its code lengths being sent as
+// differences from prev's.
+func (c *Compressor) planBlock(a, b int, cs, prev *codeSet) int {
+	c.countFreqs(a, b)
+	c.buildCodes(cs)
+	cs.size = 0
+	for _, it := range c.items[a:b] {
+		cs.size += int(it.length)
+	}
+	bits := 4
+	if cs.size != defaultBlockSize {
+		bits += 16
+	}
+	f := &c.freqs
+	if cs.aligned {
+		bits += numAlignedSyms * 3
+		bits += f.extra - alignedBits*f.nAligned
+		for i, n := range f.aligned {
+			bits += int(n) * int(cs.alignedLens[i])
+		}
+	} else {
+		bits += f.extra
+	}
+	for i, n := range f.main {
+		bits += int(n) * int(cs.mainLens[i])
+	}
+	for i, n := range f.length {
+		bits += int(n) * int(cs.lenLens[i])
+	}
+	bits += c.planLens(cs.mainLens[:numChars], prev.mainLens[:numChars])
+	bits += c.planLens(cs.mainLens[numChars:], prev.mainLens[numChars:])
+	bits += c.planLens(cs.lenLens[:], prev.lenLens[:])
+	return bits
+}
+
+// countFreqs fills c.freqs from c.items[a:b].
+func (c *Compressor) countFreqs(a, b int) {
+	f := &c.freqs
+	*f = freqSet{}
+	for _, it := range c.items[a:b] {
 		if it.length == 1 {
-			c.freqs.main[it.code]++
+			f.main[it.code]++
 			continue
 		}
 		l := int(it.length) - minMatch
 		slot := int(it.code)
 		if slot >= numRepeats {
 			slot = int(slotOf[it.code])
+			f.extra += int(slotExtra[slot])
 			if slot >= minAlignedSlot {
-				c.freqs.aligned[it.code&7]++
+				f.aligned[it.code&7]++
+				f.nAligned++
 			}
 		}
 		if l >= numPrimaryLens {
-			c.freqs.length[l-numPrimaryLens]++
+			f.length[l-numPrimaryLens]++
 			l = numPrimaryLens
 		}
-		c.freqs.main[numChars+slot*numLenHeaders+l]++
+		f.main[numChars+slot*numLenHeaders+l]++
 	}
 }
 
-// buildCodes builds the block's Huffman codes from c.freqs and decides
+// buildCodes builds Huffman codes from c.freqs into cs and decides
 // between a verbatim and an aligned offset block.
-func (c *Compressor) buildCodes() {
-	cs := &c.codes
+func (c *Compressor) buildCodes(cs *codeSet) {
 	c.hb.lengths(c.freqs.main[:], cs.mainLens[:], maxMainCodeLen)
 	c.hb.lengths(c.freqs.length[:], cs.lenLens[:], maxLenCodeLen)
 	c.hb.lengths(c.freqs.aligned[:], cs.alignedLens[:], maxAlignedLen)
 	canonicalCodes(cs.mainLens[:], cs.mainCodes[:])
 	canonicalCodes(cs.lenLens[:], cs.lenCodes[:])
 	canonicalCodes(cs.alignedLens[:], cs.alignedCode[:])
-	c.useAligned = c.alignedPays()
-}
-
-// alignedPays reports whether an aligned offset block would be smaller
-// than a verbatim one with the same matches.
-func (c *Compressor) alignedPays() bool {
+	// An aligned offset block pays 24 bits for its code; it wins when the
+	// aligned symbols then cost less than 3 verbatim bits each.
 	verbatim, aligned := 0, numAlignedSyms*3
-	used := 0
 	for i, f := range c.freqs.aligned {
 		verbatim += alignedBits * int(f)
-		aligned += int(c.codes.alignedLens[i]) * int(f)
-		if f != 0 {
-			used++
-		}
+		aligned += int(cs.alignedLens[i]) * int(f)
 	}
-	return used > 0 && aligned < verbatim
+	cs.aligned = c.freqs.nAligned > 0 && aligned < verbatim
 }
 
-// writeBlock writes the whole chunk as one verbatim or aligned block.
-func (c *Compressor) writeBlock(buf []byte) {
+// writeBlocks writes the chunk as the blocks chosen by chooseBlocks.
+func (c *Compressor) writeBlocks() {
+	prev := &c.zeroCodes
+	for j := 0; j < c.nBlocks; j++ {
+		a, b := c.bounds[j], c.bounds[j+1]
+		cs := &c.blockCodes[j%2]
+		c.planBlock(a, b, cs, prev)
+		c.writeBlock(a, b, cs, prev)
+		prev = cs
+	}
+}
+
+// writeBlock writes items[a:b] as one verbatim or aligned block with the
+// codes cs, whose lengths are sent as differences from prev's.
+func (c *Compressor) writeBlock(a, b int, cs, prev *codeSet) {
 	w := &c.w
-	cs := &c.codes
 	btype := uint32(blockVerbatim)
-	if c.useAligned {
+	if cs.aligned {
 		btype = blockAligned
 	}
 	w.write(btype, 3)
-	if len(buf) == defaultBlockSize {
+	if cs.size == defaultBlockSize {
 		w.write(1, 1)
 	} else {
 		w.write(0, 1)
-		w.write(uint32(len(buf)), 16)
+		w.write(uint32(cs.size), 16)
 	}
-	if c.useAligned {
+	if cs.aligned {
 		for _, l := range cs.alignedLens {
 			w.write(uint32(l), 3)
 		}
 	}
-	c.writeLens(cs.mainLens[:numChars])
-	c.writeLens(cs.mainLens[numChars:])
-	c.writeLens(cs.lenLens[:])
-	for _, it := range c.items[:c.nItem] {
+	c.writeLens(cs.mainLens[:numChars], prev.mainLens[:numChars])
+	c.writeLens(cs.mainLens[numChars:], prev.mainLens[numChars:])
+	c.writeLens(cs.lenLens[:], prev.lenLens[:])
+	for _, it := range c.items[a:b] {
 		if w.overflow {
 			return
 		}
@@ -236,26 +348,27 @@ func (c *Compressor) writeBlock(buf []byte) {
 		}
 		extra := uint32(it.code) - slotBase[slot]
 		nb := uint(slotExtra[slot])
-		if c.useAligned && slot >= minAlignedSlot {
+		if cs.aligned && slot >= minAlignedSlot {
 			w.write(extra>>alignedBits, nb-alignedBits)
-			a := extra & 7
-			w.write(uint32(cs.alignedCode[a]), uint(cs.alignedLens[a]))
+			x := extra & 7
+			w.write(uint32(cs.alignedCode[x]), uint(cs.alignedLens[x]))
 		} else {
 			w.write(extra, nb)
 		}
 	}
 }
 
-// writeLens writes a pretree and the code lengths lens with it, coded as
-// differences from all-zero previous lengths (every chunk is one block).
-func (c *Compressor) writeLens(lens []uint8) {
+// planLens works out how the code lengths lens are sent as differences
+// from prev (pretree symbols with run codes, and the pretree itself) into
+// c.preItems/c.preLens/c.preCodes, and returns the size in bits.
+func (c *Compressor) planLens(lens, prev []uint8) int {
 	items := c.preItems[:0]
 	c.preFreq = [numPreSyms]uint32{}
 	emit := func(sym, extra int) {
 		items = append(items, uint16(sym|extra<<8))
 		c.preFreq[sym]++
 	}
-	delta := func(prev, v uint8) int { return (int(prev) - int(v) + 17) % 17 }
+	delta := func(p, v uint8) int { return (int(p) - int(v) + 17) % 17 }
 	for i := 0; i < len(lens); {
 		v := lens[i]
 		run := 1
@@ -278,24 +391,36 @@ func (c *Compressor) writeLens(lens []uint8) {
 			for run >= 4 {
 				r := min(run, 5)
 				emit(19, r-4)
-				emit(delta(0, v), 0)
+				emit(delta(prev[i], v), 0)
 				i += r
 				run -= r
 			}
 		}
 		for ; run > 0; run-- {
-			emit(delta(0, v), 0)
+			emit(delta(prev[i], v), 0)
 			i++
 		}
 	}
+	c.nPreItems = len(items)
 	c.hb.lengths(c.preFreq[:], c.preLens[:], maxPreCodeLen)
 	canonicalCodes(c.preLens[:], c.preCodes[:])
+	bits := numPreSyms * 4
+	for s, f := range c.preFreq {
+		bits += int(f) * int(c.preLens[s])
+	}
+	bits += int(c.preFreq[17])*4 + int(c.preFreq[18])*5 + int(c.preFreq[19])*1
+	return bits
+}
+
+// writeLens writes a pretree and, with it, the code lengths lens as
+// differences from prev.
+func (c *Compressor) writeLens(lens, prev []uint8) {
+	c.planLens(lens, prev)
 	w := &c.w
 	for _, l := range c.preLens {
 		w.write(uint32(l), 4)
 	}
-	for k := 0; k < len(items); k++ {
-		it := items[k]
+	for _, it := range c.preItems[:c.nPreItems] {
 		sym := int(it & 0xFF)
 		w.write(uint32(c.preCodes[sym]), uint(c.preLens[sym]))
 		switch sym {
@@ -331,6 +456,7 @@ func (c *Compressor) setCostsFromCodes() {
 		}
 		c.alignedCost[i] = uint32(l) << costShift
 	}
+	c.useAligned = cs.aligned
 	c.setLenTail()
 }
 

@@ -157,6 +157,10 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(got, src) {
 					t.Fatalf("round trip mismatch at byte %d", firstDiff(got, src))
 				}
+				// The exact size the block chooser works with must match.
+				if want := (c.splitBits(c.bounds[:c.nBlocks+1]) + 15) / 16 * 2; want != k {
+					t.Errorf("predicted %d bytes, wrote %d", want, k)
+				}
 			})
 		}
 	}
@@ -506,5 +510,68 @@ func TestDecompressCorrupt(t *testing.T) {
 	got := make([]byte, len(valid))
 	if err := d.Decompress(got, comp); err != nil || !bytes.Equal(got, valid) {
 		t.Fatalf("decoder unusable after bad input: %v", err)
+	}
+}
+
+// TestNoAllocs checks that compressing and decompressing allocate nothing
+// once the codec exists.
+func TestNoAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	src := x86Like(rng, ChunkSize)
+	dst := make([]byte, ChunkSize)
+	out := make([]byte, ChunkSize)
+	d := NewDecompressor()
+	for _, lv := range levels {
+		c := NewCompressor(lv.level)
+		var k int
+		if a := testing.AllocsPerRun(3, func() { k = c.Compress(dst, src) }); a != 0 {
+			t.Errorf("%s: Compress allocates %.1f times per call", lv.name, a)
+		}
+		if k == 0 {
+			t.Fatalf("%s: not compressed", lv.name)
+		}
+		if a := testing.AllocsPerRun(3, func() {
+			if err := d.Decompress(out, dst[:k]); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("Decompress allocates %.1f times per call", a)
+		}
+	}
+}
+
+// TestBlockSplit checks that a chunk whose halves have very different
+// statistics is sent as several blocks (code lengths coded against the
+// previous block's) and still round-trips.
+func TestBlockSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	src := make([]byte, 0, ChunkSize)
+	for len(src) < ChunkSize/2 {
+		src = append(src, "lorem ipsum dolor sit amet "[rng.IntN(27)])
+	}
+	for len(src) < ChunkSize {
+		src = append(src, byte(0x80+rng.IntN(16)))
+	}
+	for _, lv := range []int{LevelDefault, LevelMax} {
+		c := NewCompressor(lv)
+		dst := make([]byte, ChunkSize)
+		k := c.Compress(dst, src)
+		if k == 0 {
+			t.Fatalf("level %d: not compressed", lv)
+		}
+		if c.nBlocks < 2 {
+			t.Errorf("level %d: sent as %d block(s), want a split", lv, c.nBlocks)
+		}
+		got := make([]byte, len(src))
+		if err := NewDecompressor().Decompress(got, dst[:k]); err != nil {
+			t.Fatalf("level %d: %v", lv, err)
+		}
+		if !bytes.Equal(got, src) {
+			t.Fatalf("level %d: mismatch at %d", lv, firstDiff(got, src))
+		}
+		// The size chooseBlocks predicted must be what was written.
+		if want := (c.splitBits(c.bounds[:c.nBlocks+1]) + 15) / 16 * 2; want != k {
+			t.Errorf("level %d: predicted %d bytes, wrote %d", lv, want, k)
+		}
 	}
 }

@@ -127,10 +127,10 @@ func corpusFiles(t testing.TB) map[string][]byte {
 		}
 	}
 	files := map[string][]byte{
-		"go-head.bin":    gob[:min(len(gob), 3<<20)],
+		"go-head.bin":    gob[:min(len(gob), 3<<19)],
 		"go-tail.bin":    gob[max(0, len(gob)-(1<<20)):],
 		"hello.exe":      windowsProgram(t),
-		"source.txt":     goSource(t, 1<<20),
+		"source.txt":     goSource(t, 1<<19),
 		"random.bin":     random,
 		"zeros.bin":      make([]byte, 100000),
 		"records.dat":    records,
