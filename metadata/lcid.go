@@ -24,6 +24,8 @@ var neutralOverrides = map[uint16]string{
 	0x6C1A: "sr-Cyrl-RS",  // sr-Cyrl
 	0x701A: "sr-Latn-RS",  // sr-Latn
 	0x7804: "zh-CN",       // zh
+	0x7850: "mn-MN",       // mn-Cyrl
+	0x7C04: "zh-HK",       // zh-Hant
 	0x783B: "sma-SE",      // sma
 	0x7C1A: "sr-Latn-RS",  // sr
 	0x7C3B: "smj-SE",      // smj

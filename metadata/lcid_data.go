@@ -427,7 +427,6 @@ var neutralLocales = map[uint16]string{
 	0x781A: "bs",
 	0x782C: "az-Latn",
 	0x783B: "sma",
-	0x783F: "kk-Cyrl",
 	0x7843: "uz-Cyrl",
 	0x7850: "mn-Cyrl",
 	0x785D: "iu-Cans",

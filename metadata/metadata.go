@@ -339,7 +339,54 @@ func (r *reader) str(h *regf.Reader, key, name string) (string, bool) {
 		r.warnf("%s\\%s: %v", key, name, err)
 		return "", false
 	}
-	return cString(regf.DecodeUTF16(d)), true
+	s, ok := xmlText(d)
+	if !ok {
+		// wimlib copies such text into the XML as is, which makes the
+		// WIM's XML unparsable (wiminfo then fails with error 73).
+		r.warnf("%s\\%s: text has characters XML cannot hold; skipped", key, name)
+		return "", false
+	}
+	return s, true
+}
+
+// xmlText decodes UTF-16LE text up to its first NUL and reports whether
+// every character is allowed in XML 1.0 (no unpaired surrogates, no C0
+// controls other than tab, LF and CR, no U+FFFE/U+FFFF).
+func xmlText(d []byte) (string, bool) {
+	u := make([]uint16, 0, len(d)/2)
+	for i := 0; i+1 < len(d); i += 2 {
+		c := binary.LittleEndian.Uint16(d[i:])
+		if c == 0 {
+			break
+		}
+		u = append(u, c)
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case c >= 0xD800 && c < 0xDC00:
+			if i+1 >= len(u) || u[i+1] < 0xDC00 || u[i+1] >= 0xE000 {
+				return "", false
+			}
+			i++
+		case c >= 0xDC00 && c < 0xE000, c == 0xFFFE, c == 0xFFFF:
+			return "", false
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r':
+			return "", false
+		}
+	}
+	return string(utf16.Decode(u)), true
+}
+
+// xmlName reports whether a decoded name holds only characters allowed in
+// XML 1.0.
+func xmlName(s string) bool {
+	for _, r := range s {
+		if r == 0xFFFD || r == 0xFFFE || r == 0xFFFF || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') {
+			return false
+		}
+	}
+	return true
 }
 
 // num reads a number the way wimlib does: REG_DWORD (4 bytes), REG_DWORD_BIG
@@ -484,6 +531,10 @@ func (r *reader) languages(h *regf.Reader) []string {
 		}
 		if name == "" {
 			r.warnf("%s: empty subkey name ends the language list", keyUILanguages)
+			break
+		}
+		if !xmlName(name) {
+			r.warnf("%s: subkey name %q has characters XML cannot hold; it ends the language list", keyUILanguages, name)
 			break
 		}
 		out = append(out, name)

@@ -20,14 +20,14 @@ var ErrNoImageState = errors.New("no ImageState in the [State] section")
 const maxStateINI = 1 << 20
 
 // ReadStateINI returns ImageState from the [State] section of
-// <systemRoot>\Setup\State\State.ini in fsys (path components matched
-// case-insensitively). The file may be UTF-16LE or UTF-16BE with a byte
+// <systemRoot>\Setup\State\State.ini in fsys (systemRoot is a top-level
+// directory name; all components are matched case-insensitively). The file may be UTF-16LE or UTF-16BE with a byte
 // order mark, UTF-8 (with or without BOM) or ASCII. A missing file gives an
 // error wrapping fs.ErrNotExist; a file without the key gives
 // ErrNoImageState.
 func ReadStateINI(fsys fs.FS, systemRoot string) (string, error) {
-	p := systemRoot
-	for _, comp := range []string{"Setup", "State", "State.ini"} {
+	p := "."
+	for _, comp := range []string{systemRoot, "Setup", "State", "State.ini"} {
 		next := child(fsys, p, comp)
 		if next == "" {
 			return "", fmt.Errorf("%s\\Setup\\State\\State.ini: %w", systemRoot, fs.ErrNotExist)
