@@ -1,7 +1,6 @@
 package xpress
 
 import (
-	"encoding/binary"
 	"math/bits"
 )
 
@@ -36,6 +35,9 @@ type Compressor struct {
 	head4 [1 << hash4Bits]uint16
 	prev  [MaxChunkSize]uint16
 
+	// win is a copy of the chunk being compressed (see window).
+	win window
+
 	// items is the parse: a literal is byte<<16 (offset field 0), a match
 	// is offset | (length-3)<<16 (offsets are never 0).
 	items [MaxChunkSize]uint32
@@ -45,7 +47,7 @@ type Compressor struct {
 	// scratch receives the block before it is copied to dst, so that the
 	// bit writer needs no exact bounds checks. Literals cost at most 15
 	// bits, and a match of at least 3 bytes at most 30 bits plus 3 bytes.
-	scratch [tableBytes + 2*MaxChunkSize + 16]byte
+	scratch [scratchMask + 2]byte
 }
 
 // NewCompressor returns a Compressor for level (LevelFast, LevelDefault or
@@ -80,6 +82,7 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	}
 	c.head3 = [1 << hash3Bits]uint16{}
 	c.head4 = [1 << hash4Bits]uint16{}
+	copy(c.win[:], src)
 	c.huff.freqs = [numSymbols]uint32{}
 	var count int
 	if c.opt == nil {
@@ -90,25 +93,44 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	return c.write(dst[:limit], c.items[:count])
 }
 
-func load32(src []byte, i int) uint32 {
-	return binary.LittleEndian.Uint32(src[i:])
+// window holds the chunk being compressed for the match finder. Its indices
+// are masked, which lets the compiler drop the bounds checks from the hot
+// loops: every real index is below MaxChunkSize+maxLen, far under the mask,
+// so masking never changes one.
+type window [winMask + 1 + 8]byte
+
+const winMask = 1<<17 - 1
+
+// scratchMask bounds the scratch output buffer, which must hold a block of
+// tableBytes + 2*MaxChunkSize + 16 bytes.
+const scratchMask = 1<<18 - 1
+
+func (w *window) load32(i int) uint32 {
+	j := i & winMask
+	return uint32(w[j]) | uint32(w[j+1])<<8 | uint32(w[j+2])<<16 | uint32(w[j+3])<<24
+}
+
+func (w *window) load64(i int) uint64 {
+	j := i & winMask
+	return uint64(w[j]) | uint64(w[j+1])<<8 | uint64(w[j+2])<<16 | uint64(w[j+3])<<24 |
+		uint64(w[j+4])<<32 | uint64(w[j+5])<<40 | uint64(w[j+6])<<48 | uint64(w[j+7])<<56
 }
 
 func hash3(v uint32) uint32 { return ((v << 8) * 0x9e3779b1) >> (32 - hash3Bits) }
 func hash4(v uint32) uint32 { return (v * 0x9e3779b1) >> (32 - hash4Bits) }
 
-// matchLen returns how many bytes, up to max, src[a:] and src[b:] share.
-// b+max <= len(src) and a < b.
-func matchLen(src []byte, a, b, max int) int {
+// matchLen returns how many bytes, up to max, the chunk has in common at a
+// and b; a < b and b+max <= the chunk length.
+func (w *window) matchLen(a, b, max int) int {
 	n := 0
 	for n+8 <= max {
-		x := binary.LittleEndian.Uint64(src[a+n:]) ^ binary.LittleEndian.Uint64(src[b+n:])
+		x := w.load64(a+n) ^ w.load64(b+n)
 		if x != 0 {
 			return n + bits.TrailingZeros64(x)>>3
 		}
 		n += 8
 	}
-	for n < max && src[a+n] == src[b+n] {
+	for n < max && w[(a+n)&winMask] == w[(b+n)&winMask] {
 		n++
 	}
 	return n
@@ -116,11 +138,12 @@ func matchLen(src []byte, a, b, max int) int {
 
 // insert adds position i (i+4 <= len(src)) to the match finder.
 func (c *Compressor) insert(src []byte, i int) {
-	v := load32(src, i)
+	w := &c.win
+	v := w.load32(i)
 	pos := uint16(i + 1)
 	c.head3[hash3(v)] = pos
 	h := hash4(v)
-	c.prev[i] = c.head4[h]
+	c.prev[uint16(i)] = c.head4[h]
 	c.head4[h] = pos
 }
 
@@ -128,42 +151,43 @@ func (c *Compressor) insert(src []byte, i int) {
 // there that is longer than best and at most maxLen long, searching at most
 // depth hash chain entries. It returns length 0 if there is none.
 func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, offset int) {
-	v := load32(src, i)
+	w := &c.win
+	v := w.load32(i)
 	pos := uint16(i + 1)
 	h3 := hash3(v)
 	c3 := c.head3[h3]
 	c.head3[h3] = pos
 	h := hash4(v)
 	cand := c.head4[h]
-	c.prev[i] = cand
+	c.prev[uint16(i)] = cand
 	c.head4[h] = pos
 	if best >= maxLen {
 		return 0, 0
 	}
 	if best < minMatch && c3 != 0 {
 		p := int(c3) - 1
-		if load32(src, p)<<8 == v<<8 {
+		if w.load32(p)<<8 == v<<8 {
 			best, length, offset = minMatch, minMatch, i-p
 		}
 	}
 	nice := min(c.nice, maxLen)
 	prev := &c.prev
 	b := max(best, minMatch)
-	want := load32(src, i+b-3) // the last 4 bytes a longer match must have
+	want := w.load32(i+b-3) // the last 4 bytes a longer match must have
 	for ; depth > 0 && cand != 0; depth-- {
 		p := int(cand - 1)
 		cand = prev[uint16(cand-1)]
-		if load32(src, p+b-3) != want || load32(src, p) != v {
+		if w.load32(p+b-3) != want || w.load32(p) != v {
 			continue
 		}
-		l := 4 + matchLen(src, p+4, i+4, maxLen-4)
+		l := 4 + w.matchLen(p+4, i+4, maxLen-4)
 		if l > best {
 			best, length, offset = l, l, i-p
 			if l >= nice {
 				break
 			}
 			b = l
-			want = load32(src, i+b-3)
+			want = w.load32(i+b-3)
 		}
 	}
 	return length, offset
@@ -179,7 +203,7 @@ func better(l2, o2, l1, o1 int) bool {
 
 // recordLiteral appends a literal item.
 func (c *Compressor) recordLiteral(k int, b byte) int {
-	c.items[k] = uint32(b) << 16
+	c.items[uint16(k)] = uint32(b) << 16
 	c.huff.freqs[b]++
 	return k + 1
 }
@@ -191,8 +215,8 @@ func matchSymbol(length, offset int) int {
 
 // recordMatch appends a match item.
 func (c *Compressor) recordMatch(k, length, offset int) int {
-	c.items[k] = uint32(offset) | uint32(length-minMatch)<<16
-	c.huff.freqs[matchSymbol(length, offset)]++
+	c.items[uint16(k)] = uint32(offset) | uint32(length-minMatch)<<16
+	c.huff.freqs[matchSymbol(length, offset)&(numSymbols-1)]++
 	return k + 1
 }
 
@@ -248,62 +272,92 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 	if len(dst) < tableBytes+4 {
 		return 0
 	}
-	out := c.scratch[:]
+	out := &c.scratch
 	for i := range tableBytes {
 		out[i] = h.lens[2*i] | h.lens[2*i+1]<<4
 	}
-	lens := &h.lens
-	codes := &h.codes
+	// enc[s] is the code of symbol s shifted left 4, or'ed with its length.
+	var enc [numSymbols]uint32
+	for s, l := range h.lens {
+		enc[s] = uint32(h.codes[s])<<4 | uint32(l)
+	}
 
 	// The bit stream: 16-bit words go to the two reserved slots w1 and w2,
 	// extra length bytes to nb; a new slot is reserved at nb when w1 fills.
-	var bitbuf uint32
+	// Indices into scratch are masked only to spare the bounds checks: they
+	// never reach the mask.
+	var bitbuf uint64
 	var bitcount uint
 	w1, w2, nb := tableBytes, tableBytes+2, tableBytes+4
 	end := len(dst) // the size only grows: past this, give up
-	put := func(v uint32, n uint) {
-		bitbuf = bitbuf<<n | v
-		bitcount += n
-		if bitcount > 16 {
-			bitcount -= 16
-			binary.LittleEndian.PutUint16(out[w1:], uint16(bitbuf>>bitcount))
-			w1, w2 = w2, nb
-			nb += 2
-		}
-	}
 	for _, it := range items {
 		if nb > end {
 			return 0
 		}
-		off := int(it & itemOffMask)
+		off := it & itemOffMask
+		var v uint32
+		var n uint
 		if off == 0 {
-			b := it >> 16
-			put(uint32(codes[b]), uint(lens[b]))
-			continue
-		}
-		adj := int(it >> 16)
-		ob := uint(bits.Len16(uint16(off)) - 1)
-		sym := numLiterals + int(ob)<<4 | min(adj, 0xf)
-		put(uint32(codes[sym]), uint(lens[sym]))
-		if adj >= 0xf {
-			if adj-0xf >= 0xff {
-				out[nb] = 0xff
-				binary.LittleEndian.PutUint16(out[nb+1:], uint16(adj))
-				nb += 3
-			} else {
-				out[nb] = byte(adj - 0xf)
-				nb++
+			e := enc[(it>>16)&0xff]
+			v, n = e>>4, uint(e&0xf)
+		} else {
+			adj := it >> 16
+			ob := uint(bits.Len16(uint16(off)) - 1)
+			e := enc[(numLiterals+ob<<4|uint(min(adj, 0xf)))&(numSymbols-1)]
+			v, n = e>>4, uint(e&0xf)
+			if adj >= 0xf {
+				// The length bytes go in after the symbol's bits.
+				bitbuf = bitbuf<<n | uint64(v)
+				bitcount += n
+				if bitcount > 16 {
+					bitcount -= 16
+					put16(out, w1, uint16(bitbuf>>bitcount))
+					w1, w2 = w2, nb
+					nb += 2
+				}
+				if adj-0xf >= 0xff {
+					out[nb&scratchMask] = 0xff
+					put16(out, nb+1, uint16(adj))
+					nb += 3
+				} else {
+					out[nb&scratchMask] = byte(adj - 0xf)
+					nb++
+				}
+				v, n = 0, 0
 			}
+			// Symbol and offset bits together: at most 30 bits.
+			v = v<<ob | off&(1<<ob-1)
+			n += ob
 		}
-		if ob > 0 {
-			put(uint32(off)&(1<<ob-1), ob)
+		bitbuf = bitbuf<<n | uint64(v)
+		bitcount += n
+		for bitcount > 16 {
+			bitcount -= 16
+			put16(out, w1, uint16(bitbuf>>bitcount))
+			w1, w2 = w2, nb
+			nb += 2
 		}
 	}
-	put(uint32(codes[endOfData]), uint(lens[endOfData]))
-	binary.LittleEndian.PutUint16(out[w1:], uint16(bitbuf<<(16-bitcount)))
-	binary.LittleEndian.PutUint16(out[w2:], 0)
+	e := enc[endOfData]
+	bitbuf = bitbuf<<(e&0xf) | uint64(e>>4)
+	bitcount += uint(e & 0xf)
+	for bitcount > 16 {
+		bitcount -= 16
+		put16(out, w1, uint16(bitbuf>>bitcount))
+		w1, w2 = w2, nb
+		nb += 2
+	}
+	put16(out, w1, uint16(bitbuf<<(16-bitcount)))
+	put16(out, w2, 0)
 	if nb > len(dst) {
 		return 0
 	}
 	return copy(dst, out[:nb])
+}
+
+// put16 stores v little-endian at scratch[i:].
+func put16(out *[scratchMask + 2]byte, i int, v uint16) {
+	j := i & scratchMask
+	out[j] = byte(v)
+	out[j+1] = byte(v >> 8)
 }

@@ -108,21 +108,22 @@ func (c *Compressor) findMatches(src []byte) int {
 // match found there that is longer than all closer ones (so lengths and
 // offsets both rise). It returns how many it stored and the longest length.
 func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, best int) {
-	v := load32(src, i)
+	w := &c.win
+	v := w.load32(i)
 	pos := uint16(i + 1)
 	h3 := hash3(v)
 	c3 := c.head3[h3]
 	c.head3[h3] = pos
 	h := hash4(v)
 	cand := c.head4[h]
-	c.prev[i] = cand
+	c.prev[uint16(i)] = cand
 	c.head4[h] = pos
 	nice := min(c.nice, maxLen)
 	best = minMatch - 1
 	if c3 != 0 {
 		p := int(c3) - 1
-		if load32(src, p)<<8 == v<<8 {
-			best = minMatch + matchLen(src, p+minMatch, i+minMatch, maxLen-minMatch)
+		if w.load32(p)<<8 == v<<8 {
+			best = minMatch + w.matchLen(p+minMatch, i+minMatch, maxLen-minMatch)
 			out[0] = uint32(i-p) | uint32(best-minMatch)<<16
 			cnt = 1
 			if best >= nice {
@@ -132,14 +133,14 @@ func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, b
 	}
 	prev := &c.prev
 	b := max(best, minMatch)
-	want := load32(src, i+b-3) // the last 4 bytes a longer match must have
+	want := w.load32(i+b-3) // the last 4 bytes a longer match must have
 	for depth := len(out) - 1; depth > 0 && cand != 0; depth-- {
 		p := int(cand - 1)
 		cand = prev[uint16(cand-1)]
-		if load32(src, p+b-3) != want || load32(src, p) != v {
+		if w.load32(p+b-3) != want || w.load32(p) != v {
 			continue
 		}
-		l := 4 + matchLen(src, p+4, i+4, maxLen-4)
+		l := 4 + w.matchLen(p+4, i+4, maxLen-4)
 		if l > best {
 			best = l
 			out[cnt] = uint32(i-p) | uint32(l-minMatch)<<16
@@ -148,7 +149,7 @@ func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, b
 				break
 			}
 			b = l
-			want = load32(src, i+b-3)
+			want = w.load32(i+b-3)
 		}
 	}
 	if cnt == 0 {
