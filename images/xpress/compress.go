@@ -173,7 +173,7 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 	nice := min(c.nice, maxLen)
 	prev := &c.prev
 	b := max(best, minMatch)
-	want := w.load32(i+b-3) // the last 4 bytes a longer match must have
+	want := w.load32(i + b - 3) // the last 4 bytes a longer match must have
 	for ; depth > 0 && cand != 0; depth-- {
 		p := int(cand - 1)
 		cand = prev[uint16(cand-1)]
@@ -187,7 +187,7 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 				break
 			}
 			b = l
-			want = w.load32(i+b-3)
+			want = w.load32(i + b - 3)
 		}
 	}
 	return length, offset

@@ -133,7 +133,7 @@ func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, b
 	}
 	prev := &c.prev
 	b := max(best, minMatch)
-	want := w.load32(i+b-3) // the last 4 bytes a longer match must have
+	want := w.load32(i + b - 3) // the last 4 bytes a longer match must have
 	for depth := len(out) - 1; depth > 0 && cand != 0; depth-- {
 		p := int(cand - 1)
 		cand = prev[uint16(cand-1)]
@@ -149,7 +149,7 @@ func (c *Compressor) allMatches(src []byte, i, maxLen int, out []uint32) (cnt, b
 				break
 			}
 			b = l
-			want = w.load32(i+b-3)
+			want = w.load32(i + b - 3)
 		}
 	}
 	if cnt == 0 {
