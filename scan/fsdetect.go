@@ -119,15 +119,20 @@ func looksLikeBootSector(boot []byte) bool {
 	if len(boot) < 512 {
 		return false
 	}
-	switch {
-	case bytes.Equal(boot[3:11], []byte("-FVE-FS-")),
-		bytes.Equal(boot[3:11], []byte("NTFS    ")),
-		bytes.Equal(boot[3:11], []byte("EXFAT   ")),
-		bytes.Equal(boot[3:7], []byte("ReFS")) && bytes.Equal(boot[16:20], []byte("FSRS")):
+	if strongBootSignature(boot) {
 		return true
 	}
 	_, ok := parseFATBPB(boot)
 	return ok
+}
+
+// strongBootSignature reports whether sector 0 carries one of the OEM IDs
+// that no master boot record has.
+func strongBootSignature(boot []byte) bool {
+	return len(boot) >= 512 && (bytes.Equal(boot[3:11], []byte("-FVE-FS-")) ||
+		bytes.Equal(boot[3:11], []byte("NTFS    ")) ||
+		bytes.Equal(boot[3:11], []byte("EXFAT   ")) ||
+		bytes.Equal(boot[3:7], []byte("ReFS")) && bytes.Equal(boot[16:20], []byte("FSRS")))
 }
 
 func serial32(v uint32) string {

@@ -250,3 +250,28 @@ func FuzzScanDisk(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDetectFS feeds arbitrary bytes to the boot sector and superblock
+// probes directly, as the contents of one volume.
+func FuzzDetectFS(f *testing.F) {
+	f.Add(ntfsVolume(15, "NTFS", 1))
+	f.Add(append(fat16Boot(64, "FAT"), make([]byte, 63*512)...))
+	f.Add(exfatBoot(8, "exFAT"))
+	for _, s := range seedImages(f)[3:5] { // ext superblock, BitLocker
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := DetectFS(bytes.NewReader(data), 0, int64(len(data)))
+		if err != nil {
+			t.Fatalf("DetectFS on a bytes.Reader failed: %v", err)
+		}
+		if info.Type == "" || info.Size < 0 {
+			t.Fatalf("bad result %+v", info)
+		}
+		if info.Size > int64(len(data)) && info.Type != FSExt2 && info.Type != FSExt3 && info.Type != FSExt4 &&
+			info.Type != FSReFS && info.Note == "" {
+			t.Fatalf("size %d beyond %d-byte volume without a note: %+v", info.Size, len(data), info)
+		}
+		_ = looksLikeBootSector(data)
+	})
+}

@@ -25,7 +25,7 @@ type Options struct {
 	IncludeLoop bool
 	// IncludeDeviceMapper also scans device-mapper devices (dm-*).
 	IncludeDeviceMapper bool
-	// Exclude names block devices to leave out ("sdb").
+	// Exclude names block devices to leave out ("sdb" or "/dev/sdb").
 	Exclude []string
 
 	// SysRoot is the sysfs mount point, "/sys" when empty.
@@ -111,7 +111,7 @@ func ListBlockDevices(opts Options) ([]BlockDevice, []Skipped, error) {
 		case hasAnyPrefix(name, "dm-") && !opts.IncludeDeviceMapper:
 			skip(name, "device-mapper device (not asked for)")
 			continue
-		case contains(opts.Exclude, name):
+		case excluded(opts.Exclude, name):
 			skip(name, "excluded")
 			continue
 		}
@@ -161,9 +161,10 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 	return false
 }
 
-func contains(list []string, s string) bool {
+// excluded reports whether name is in list, given as "sdb" or "/dev/sdb".
+func excluded(list []string, name string) bool {
 	for _, x := range list {
-		if x == s {
+		if x == name || filepath.Base(x) == name {
 			return true
 		}
 	}

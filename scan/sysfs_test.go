@@ -94,7 +94,7 @@ func TestListBlockDevices(t *testing.T) {
 		{name: "sde", sectors: 100, dev: "8:64"},
 	}
 	sysRoot, mountInfo := makeSysfs(t, disks, []string{"8:33", "254:0"})
-	devs, skipped, err := ListBlockDevices(Options{SysRoot: sysRoot, DevRoot: "/devx", MountInfo: mountInfo, Exclude: []string{"sde"}})
+	devs, skipped, err := ListBlockDevices(Options{SysRoot: sysRoot, DevRoot: "/devx", MountInfo: mountInfo, Exclude: []string{"/dev/sde"}})
 	if err != nil {
 		t.Fatal(err)
 	}

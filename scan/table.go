@@ -162,7 +162,11 @@ func readLayout(r io.ReaderAt, size int64, sectorSize int) (*layout, error) {
 			return l, errors.New("protective MBR present but neither the primary nor the backup GPT header is valid")
 		}
 	}
-	if looksLikeBootSector(s0) {
+	// A FAT BPB is a weak signature: an MBR whose boot loader kept the BPB
+	// of an earlier FAT superfloppy (GRUB does) also has one. There, a
+	// plausible partition table wins. The NTFS/exFAT/ReFS/BitLocker OEM IDs
+	// are strong and always mean a superfloppy.
+	if looksLikeBootSector(s0) && (strongBootSignature(s0) || !mbrSig || !plausibleMBR(s0, size/int64(sectorSize))) {
 		l.table = TableSuperfloppy
 		l.parts = []*Partition{{Index: 0, Start: 0, Size: size, Role: RoleSuperfloppy}}
 		return l, nil
@@ -179,6 +183,29 @@ func readLayout(r io.ReaderAt, size int64, sectorSize int) (*layout, error) {
 		l.parts = []*Partition{{Index: 0, Start: 0, Size: size, Role: RoleSuperfloppy}}
 	}
 	return l, nil
+}
+
+// plausibleMBR reports whether sector 0 holds a partition table that makes
+// sense for a disk of diskSectors sectors: every boot flag 0x00 or 0x80,
+// at least one entry, and every entry inside the disk.
+func plausibleMBR(s0 []byte, diskSectors int64) bool {
+	n := 0
+	for i := 0; i < 4; i++ {
+		e := s0[446+16*i : 446+16*i+16]
+		if e[0] != 0 && e[0] != 0x80 {
+			return false
+		}
+		start := int64(binary.LittleEndian.Uint32(e[8:]))
+		count := int64(binary.LittleEndian.Uint32(e[12:]))
+		if e[4] == 0 && count == 0 {
+			continue
+		}
+		if e[4] == 0 || start == 0 || count == 0 || start+count > diskSectors {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // gptHeader is the part of a GPT header that readGPT checks before it lets

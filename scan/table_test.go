@@ -612,3 +612,28 @@ func TestEBRChains(t *testing.T) {
 		})
 	}
 }
+
+// TestFATBPBInMBR: a boot loader that kept an old FAT BPB in front of a
+// real partition table must not turn the disk into a superfloppy.
+func TestFATBPBInMBR(t *testing.T) {
+	img := make([]byte, 2048*512)
+	copy(img, fat16Boot(2048, "OLDFAT"))
+	for i := 446; i < 510; i++ {
+		img[i] = 0
+	}
+	mbrEntry(img, 0, true, 0x07, 63, 1000)
+	copy(img[63*512:], ntfsVolume(999, "Inside", 0))
+	d := &Disk{Size: int64(len(img))}
+	ScanDisk(t.Context(), bytes.NewReader(img), d, Options{})
+	if d.Table != TableMBR || len(d.Partitions) != 1 || d.Partitions[0].Volume.Label != "Inside" {
+		t.Fatalf("table %q partitions %+v", d.Table, d.Partitions)
+	}
+	// The same BPB with boot code (no plausible table) is a superfloppy.
+	img2 := bytes.Clone(img)
+	copy(img2[446:], "Non-system disk or disk error\r\nReplace and strike any key")
+	d = &Disk{Size: int64(len(img2))}
+	ScanDisk(t.Context(), bytes.NewReader(img2), d, Options{})
+	if d.Table != TableSuperfloppy || d.Partitions[0].Volume.FS != FSFAT12 {
+		t.Fatalf("table %q fs %q", d.Table, d.Partitions[0].Volume.FS)
+	}
+}
