@@ -51,10 +51,20 @@ fuzz:
 
 # bench compares our capture with wimlib's on the corpus built by
 # ../shared/bench/make-corpus.sh, in the same run, and prints ratios.
+# The NTFS image of the corpus is made without FUSE: wimlib captures the
+# tree, mkntfs formats a file, wimapply writes the tree into it.
 CORPUS ?= $(BUILD)/corpus
+CORPUS_NTFS ?= $(BUILD)/corpus-ntfs.img
 bench: deps build
 	@test -e $(CORPUS).manifest || bash ../shared/bench/make-corpus.sh $(CORPUS)
-	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -wdscapture $(BIN) -out $(BUILD)/bench
+	@if [ ! -e $(CORPUS_NTFS) ]; then \
+	  echo "making $(CORPUS_NTFS)"; \
+	  wimcapture $(CORPUS) $(BUILD)/corpus-tmp.wim --compress=none --config=/dev/null >/dev/null && \
+	  truncate -s 3G $(CORPUS_NTFS).tmp && mkntfs -F -q -f -L corpus $(CORPUS_NTFS).tmp >/dev/null 2>&1 && \
+	  wimapply $(BUILD)/corpus-tmp.wim 1 $(CORPUS_NTFS).tmp >/dev/null && \
+	  rm -f $(BUILD)/corpus-tmp.wim && mv $(CORPUS_NTFS).tmp $(CORPUS_NTFS); \
+	fi
+	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -out $(BUILD)/bench
 
 clean:
 	rm -rf $(BIN) $(BUILD)

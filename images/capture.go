@@ -213,8 +213,10 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 
 	// 4. Write the streams that are not stored yet.
 	w.prog.Phase = "write"
+	w.prog.FilesDone, w.prog.FilesTotal = 0, uint64(len(streams))
 	w.report(true)
 	for _, s := range streams {
+		w.prog.FilesDone++
 		if s.known {
 			if b, ok := w.byHash[s.hash]; ok {
 				b.refcnt += uint32(s.ino.nlink)
