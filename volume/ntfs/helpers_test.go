@@ -86,13 +86,14 @@ type pathRecord struct {
 	Tag      uint32
 	Links    string // other names of the same file ("" when single)
 	Streams  []string
+	OID      string
 	rawLink  string
 	rawCount int
 }
 
 func (r *pathRecord) String() string {
-	return fmt.Sprintf("short=%q attrs=0x%08x sd=%s times=%v tag=0x%x links=[%s] streams=%v",
-		r.Short, r.Attrs, r.SD, r.Times, r.Tag, r.Links, r.Streams)
+	return fmt.Sprintf("short=%q attrs=0x%08x sd=%s times=%v tag=0x%x links=[%s] streams=%v oid=%s",
+		r.Short, r.Attrs, r.SD, r.Times, r.Tag, r.Links, r.Streams, r.OID)
 }
 
 const zeroHash = "0000000000000000000000000000000000000000"
@@ -154,6 +155,8 @@ func wimdirRecords(t testing.TB, img string) map[string]*pathRecord {
 			cur.rawLink = val
 		case "Link Count":
 			cur.rawCount, _ = strconv.Atoi(val)
+		case "Object ID", "Birth Volume ID", "Birth Object ID", "Domain ID":
+			cur.OID += k + "=" + strings.TrimPrefix(val, "0x") + ";"
 		case "Hash":
 			streamHash = strings.TrimPrefix(val, "0x")
 		case "Uncompressed size":
@@ -255,6 +258,15 @@ func walkRecords(t testing.TB, src volume.Source) (map[string]*pathRecord, map[s
 			}
 		}
 		sortNamed(r.Streams)
+		if v, ok := src.(*Volume); ok {
+			oid := make([]byte, 64)
+			copy(oid, v.ObjectID(e))
+			for i, label := range []string{"Object ID", "Birth Volume ID", "Birth Object ID", "Domain ID"} {
+				if g := oid[16*i : 16*i+16]; !bytes.Equal(g, make([]byte, 16)) {
+					r.OID += label + "=" + hex.EncodeToString(g) + ";"
+				}
+			}
+		}
 		p := path
 		if p == "" {
 			p = "/"

@@ -61,6 +61,8 @@ type Volume struct {
 	mft        *streamDesc // $MFT:$DATA
 	mftRecords uint64
 	bootstrap  bool // while $MFT's own runlist is incomplete
+	recPool    sync.Pool
+	mftCache   mftCache
 
 	sds     *streamDesc           // $Secure:$SDS, nil when absent
 	sdIndex map[uint32]sdLocation // security id → location in $SDS
@@ -239,19 +241,84 @@ func (v *Volume) loadVolumeInfo() error {
 	return nil
 }
 
-// readRecord reads MFT record num and applies its fixups.
-func (v *Volume) readRecord(num uint64) ([]byte, error) {
+// readRecord reads and parses MFT record num. The raw buffer is pooled:
+// parseRecord copies everything it keeps.
+func (v *Volume) readRecord(num uint64) (*record, error) {
 	if num >= v.mftRecords {
 		return nil, fmt.Errorf("MFT record %d: %w", num, corruptf("beyond the end of $MFT (%d records)", v.mftRecords))
 	}
-	buf := make([]byte, v.recordSize)
-	if _, err := v.mft.readAt(buf, int64(num)*v.recordSize, nil); err != nil {
+	bp, _ := v.recPool.Get().(*[]byte)
+	if bp == nil || int64(len(*bp)) != v.recordSize {
+		b := make([]byte, v.recordSize)
+		bp = &b
+	}
+	defer v.recPool.Put(bp)
+	buf := *bp
+	if err := v.readMFT(buf, int64(num)*v.recordSize); err != nil {
 		return nil, fmt.Errorf("MFT record %d: %w", num, err)
 	}
 	if err := applyFixups(buf, "FILE"); err != nil {
 		return nil, fmt.Errorf("MFT record %d: %w", num, err)
 	}
-	return buf, nil
+	rec, err := parseRecord(buf, num, v.totalClusters)
+	if err != nil {
+		return nil, fmt.Errorf("MFT record %d: %w", num, err)
+	}
+	return rec, nil
+}
+
+// MFT reads go through a small cache of 64 KiB blocks: directory listings
+// touch records that are mostly adjacent, and one big read replaces dozens
+// of 1 KiB ones.
+const (
+	mftBlockSize   = 64 << 10
+	mftCacheBlocks = 64
+)
+
+type mftCache struct {
+	mu     sync.Mutex
+	blocks map[int64][]byte
+	fifo   []int64
+}
+
+// readMFT fills buf (one record, which never straddles a cache block) from
+// $MFT:$DATA at offset off.
+func (v *Volume) readMFT(buf []byte, off int64) error {
+	if v.bootstrap || v.recordSize > mftBlockSize {
+		_, err := v.mft.readAt(buf, off, nil)
+		return err
+	}
+	bn := off / mftBlockSize
+	c := &v.mftCache
+	c.mu.Lock()
+	blk, ok := c.blocks[bn]
+	c.mu.Unlock()
+	if !ok {
+		n := min(mftBlockSize, v.mft.size-bn*mftBlockSize)
+		blk = make([]byte, n)
+		if _, err := v.mft.readAt(blk, bn*mftBlockSize, nil); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.blocks == nil {
+			c.blocks = make(map[int64][]byte)
+		}
+		if _, dup := c.blocks[bn]; !dup {
+			if len(c.fifo) >= mftCacheBlocks {
+				delete(c.blocks, c.fifo[0])
+				c.fifo = c.fifo[1:]
+			}
+			c.blocks[bn] = blk
+			c.fifo = append(c.fifo, bn)
+		}
+		c.mu.Unlock()
+	}
+	in := off - bn*mftBlockSize
+	if in+int64(len(buf)) > int64(len(blk)) {
+		return corruptf("record at $MFT offset %d beyond its end", off)
+	}
+	copy(buf, blk[in:])
+	return nil
 }
 
 // file is a base MFT record together with the attributes of its extension
@@ -292,13 +359,9 @@ const maxAttrListSize = 8 << 20
 // loadFile reads base record num and, through its $ATTRIBUTE_LIST, every
 // extension record.
 func (v *Volume) loadFile(num uint64) (*file, error) {
-	buf, err := v.readRecord(num)
+	rec, err := v.readRecord(num)
 	if err != nil {
 		return nil, err
-	}
-	rec, err := parseRecord(buf, num, v.totalClusters)
-	if err != nil {
-		return nil, fmt.Errorf("MFT record %d: %w", num, err)
 	}
 	if rec.flags&recordInUse == 0 {
 		return nil, fmt.Errorf("MFT record %d: %w", num, corruptf("record is not in use"))
@@ -339,13 +402,9 @@ func (v *Volume) loadFile(num uint64) (*file, error) {
 			continue
 		}
 		seen[ext] = true
-		buf, err := v.readRecord(ext)
+		er, err := v.readRecord(ext)
 		if err != nil {
 			return nil, fmt.Errorf("MFT record %d: extension: %w", num, err)
-		}
-		er, err := parseRecord(buf, ext, v.totalClusters)
-		if err != nil {
-			return nil, fmt.Errorf("MFT record %d: extension record %d: %w", num, ext, err)
 		}
 		if er.flags&recordInUse == 0 || er.base&refMask != num {
 			return nil, fmt.Errorf("MFT record %d: %w", num, corruptf("extension record %d is not in use or belongs to record %d", ext, er.base&refMask))

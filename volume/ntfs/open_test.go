@@ -276,3 +276,64 @@ func TestConcurrentStreams(t *testing.T) {
 		t.Errorf("only %d streams read", len(jobs))
 	}
 }
+
+// insertAttr inserts a resident attribute (no name) into a plain MFT
+// record, keeping attributes sorted by type.
+func insertAttr(t testing.TB, b []byte, typ uint32, value []byte) {
+	t.Helper()
+	alen := (24 + len(value) + 7) &^ 7
+	used := int(binary.LittleEndian.Uint32(b[0x18:]))
+	if used+alen > int(binary.LittleEndian.Uint32(b[0x1C:])) {
+		t.Fatal("no room in the record")
+	}
+	pos := int(binary.LittleEndian.Uint16(b[0x14:]))
+	for {
+		at := binary.LittleEndian.Uint32(b[pos:])
+		if at == atEnd || at > typ {
+			break
+		}
+		pos += int(binary.LittleEndian.Uint32(b[pos+4:]))
+	}
+	copy(b[pos+alen:used+alen], append([]byte(nil), b[pos:used]...))
+	a := b[pos : pos+alen]
+	clear(a)
+	binary.LittleEndian.PutUint32(a, typ)
+	binary.LittleEndian.PutUint32(a[4:], uint32(alen))
+	binary.LittleEndian.PutUint16(a[10:], 0x18)
+	id := binary.LittleEndian.Uint16(b[0x28:])
+	binary.LittleEndian.PutUint16(a[14:], id)
+	binary.LittleEndian.PutUint16(b[0x28:], id+1)
+	binary.LittleEndian.PutUint32(a[16:], uint32(len(value)))
+	binary.LittleEndian.PutUint16(a[20:], 0x18)
+	copy(a[24:], value)
+	binary.LittleEndian.PutUint32(b[0x18:], uint32(used+alen))
+}
+
+// TestObjectID gives a file and a directory 16-byte $OBJECT_ID attributes
+// (the size NTFS-3G supports) and checks ObjectID against wimlib's
+// capture (wimdir prints the GUIDs).
+func TestObjectID(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply", "wimdir")
+	tree := t.TempDir()
+	writeFile(t, tree, "full.txt", []byte("full"))
+	writeFile(t, tree, "dir/none.txt", []byte("none"))
+	img := imageFromTree(t, tree, 16)
+	v := openImage(t, img, Options{})
+	_, ents := walkRecords(t, v)
+	full := make([]byte, 64)
+	for i := range full {
+		full[i] = byte(i + 1)
+	}
+	patchRecord(t, img, ents["/full.txt"].Handle.(*handle).num, func(b []byte) { insertAttr(t, b, atObjectID, full[:16]) })
+	patchRecord(t, img, ents["/dir"].Handle.(*handle).num, func(b []byte) { insertAttr(t, b, atObjectID, full[16:32]) })
+	v2, got, ents2 := compareImage(t, img)
+	if oid := v2.ObjectID(ents2["/full.txt"]); !bytes.Equal(oid, full[:16]) {
+		t.Errorf("ObjectID(/full.txt) = %x, want %x", oid, full[:16])
+	}
+	if !strings.Contains(got["/full.txt"].OID, "Object ID=") || !strings.Contains(got["/dir"].OID, "Object ID=") {
+		t.Errorf("object ids not exercised: %q %q", got["/full.txt"].OID, got["/dir"].OID)
+	}
+	if oid := v2.ObjectID(ents2["/dir/none.txt"]); oid != nil {
+		t.Errorf("ObjectID(/dir/none.txt) = %x, want nil", oid)
+	}
+}

@@ -19,6 +19,7 @@ type handle struct {
 	depth   int
 	path    string // directories only: full path, for messages
 	streams []*streamDesc
+	oid     []byte // raw $OBJECT_ID value, nil when none
 }
 
 // maxDepth bounds directory nesting; Windows paths (32,767 UTF-16 units)
@@ -197,6 +198,9 @@ func (v *Volume) makeEntry(f *file, parent *handle) (*volume.Entry, error) {
 	if parent != nil {
 		h.depth = parent.depth + 1
 	}
+	if a := f.first(atObjectID, ""); a != nil && a.resident && len(a.value) >= 16 {
+		h.oid = a.value[:min(len(a.value), 64)]
+	}
 	if err := v.collectStreams(f, e, h); err != nil {
 		return nil, err
 	}
@@ -243,8 +247,23 @@ func (v *Volume) collectStreams(f *file, e *volume.Entry, h *handle) error {
 		if err != nil {
 			return err
 		}
+		if d.isRes && d.size > 0 {
+			d.resident, d.lazy, d.lazyRec, d.lazyAt = nil, true, f.num, name
+		}
 		e.Streams = append(e.Streams, volume.Stream{Name: name, Size: d.size})
 		h.streams = append(h.streams, d)
+	}
+	return nil
+}
+
+// ObjectID returns the raw $OBJECT_ID value of e (16 to 64 bytes: object
+// id, then optionally birth volume id, birth object id and domain id, as
+// wimlib stores it), or nil when e has none or was not made by v. The
+// volume.Entry type has no field for it; a WIM writer that wants parity
+// with wimlib can fetch it here.
+func (v *Volume) ObjectID(e *volume.Entry) []byte {
+	if h, ok := e.Handle.(*handle); ok && h.v == v {
+		return h.oid
 	}
 	return nil
 }
@@ -259,5 +278,9 @@ func (v *Volume) OpenStream(e *volume.Entry, i int) (io.ReadCloser, error) {
 	if i < 0 || i >= len(h.streams) {
 		return nil, fmt.Errorf("ntfs: OpenStream: %q has no stream %d", e.Name, i)
 	}
-	return h.streams[i].open(), nil
+	r, err := h.streams[i].openLazy()
+	if err != nil {
+		return nil, fmt.Errorf("ntfs: open %q stream %d: %w", e.Name, i, err)
+	}
+	return r, nil
 }

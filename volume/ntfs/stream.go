@@ -14,6 +14,12 @@ type streamDesc struct {
 	what     string // "MFT record N attribute ..." for error messages
 	resident []byte
 	isRes    bool
+	// lazy resident streams keep only where their value is: the value is
+	// read again from the MFT record when the stream is opened, so a
+	// scanned tree does not hold every small file's data in memory.
+	lazy    bool
+	lazyRec uint64
+	lazyAt  string
 	runs     []run // sorted by VCN, contiguous from VCN 0
 	size     int64
 	initSize int64
@@ -128,6 +134,25 @@ type streamReader struct {
 
 func (d *streamDesc) open() *streamReader {
 	return &streamReader{d: d, unitNo: -1}
+}
+
+// openLazy opens d, first fetching a lazy resident value.
+func (d *streamDesc) openLazy() (*streamReader, error) {
+	if !d.lazy {
+		return d.open(), nil
+	}
+	f, err := d.v.loadFile(d.lazyRec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.what, err)
+	}
+	for _, a := range f.attrsOf(atData, d.lazyAt) {
+		if a.resident && int64(len(a.value)) == d.size {
+			nd := *d
+			nd.lazy, nd.resident = false, a.value
+			return nd.open(), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: resident value of %d bytes changed on disk since the directory was read", d.what, d.size)
 }
 
 // Read implements io.Reader.
