@@ -17,9 +17,9 @@ type streamDesc struct {
 	// lazy resident streams keep only where their value is: the value is
 	// read again from the MFT record when the stream is opened, so a
 	// scanned tree does not hold every small file's data in memory.
-	lazy    bool
-	lazyRec uint64
-	lazyAt  string
+	lazy     bool
+	lazyRec  uint64
+	lazyAt   string
 	runs     []run // sorted by VCN, contiguous from VCN 0
 	size     int64
 	initSize int64
