@@ -68,6 +68,7 @@ const (
 	mkExFAT fsKind = "exfat"
 	mkExt4  fsKind = "ext4"
 	mkExt2  fsKind = "ext2"
+	mkExt3  fsKind = "ext3"
 )
 
 // mkfsTool is the tool each kind needs.
@@ -103,6 +104,8 @@ func mkfs(t testing.TB, dir string, kind fsKind, label string, size, startSector
 		run(t, "mkfs.ext4", "-q", "-F", "-L", label, p)
 	case mkExt2:
 		run(t, "mkfs.ext4", "-q", "-F", "-t", "ext2", "-L", label, p)
+	case mkExt3:
+		run(t, "mkfs.ext4", "-q", "-F", "-t", "ext3", "-L", label, p)
 	}
 	return p
 }

@@ -21,6 +21,7 @@ func TestDetectFSAgainstBlkid(t *testing.T) {
 		{mkExFAT, 8 << 20, "Daten Ü"},
 		{mkExt4, 8 << 20, "root"},
 		{mkExt2, 4 << 20, ""},
+		{mkExt3, 8 << 20, "journal"},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.kind)+"/"+tc.label, func(t *testing.T) {

@@ -421,6 +421,12 @@ func ScanDisk(ctx context.Context, r io.ReaderAt, d *Disk, opts Options) {
 	}
 	sort.SliceStable(d.Partitions, func(i, j int) bool { return d.Partitions[i].Index < d.Partitions[j].Index })
 	for _, p := range d.Partitions {
+		if p.Role == RoleLDMData || p.Role == RoleLDMMetadata || p.Role == RoleStorageSpaces {
+			d.Warnings = append(d.Warnings, "dynamic disk or Storage Spaces member: the volumes on it cannot be read; convert it to a basic disk in Windows to capture from it")
+			break
+		}
+	}
+	for _, p := range d.Partitions {
 		if ctx.Err() != nil {
 			return
 		}

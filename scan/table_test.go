@@ -585,6 +585,9 @@ func TestEBRChains(t *testing.T) {
 		{"EBR without signature", mk(func(img []byte) {
 			mbrEntry(img, 0, false, 0x05, 100, 100)
 		}), 0, "unreadable"},
+		{"dynamic disk", mk(func(img []byte) {
+			mbrEntry(img, 0, false, 0x42, 100, 1000)
+		}), 0, "dynamic disk"},
 		{"logical past the end", mk(func(img []byte) {
 			mbrEntry(img, 0, false, 0x05, 100, 100)
 			mbrEntry(img[100*512:], 0, false, 0x07, 1, 1<<30)
