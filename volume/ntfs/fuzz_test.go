@@ -134,7 +134,11 @@ func FuzzIndexNode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n := 0
-		entry := func(e indexEntry) { n++ }
+		entry := func(e []byte) error {
+			n++
+			_, err := i30Entry(e)
+			return err
+		}
 		sub := func(vcn int64) {
 			if vcn < 0 {
 				t.Fatalf("negative VCN")

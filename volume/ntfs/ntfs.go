@@ -69,6 +69,8 @@ type Volume struct {
 	sdMu    sync.Mutex
 	sdCache map[uint32][]byte
 
+	objIDs map[[16]byte][48]byte // $ObjId:$O: object id → birth ids
+
 	warnMu   sync.Mutex
 	warnings []string
 }
@@ -132,6 +134,9 @@ func Open(r io.ReaderAt, off, size int64, opts Options) (*Volume, error) {
 	}
 	if err := v.loadSecure(); err != nil {
 		return nil, fmt.Errorf("ntfs: %w", err)
+	}
+	if err := v.loadObjectIDs(); err != nil {
+		v.warn(fmt.Sprintf("object ids: %v (object ids are captured without birth ids)", err))
 	}
 	return v, nil
 }

@@ -326,14 +326,73 @@ func TestObjectID(t *testing.T) {
 	}
 	patchRecord(t, img, ents["/full.txt"].Handle.(*handle).num, func(b []byte) { insertAttr(t, b, atObjectID, full[:16]) })
 	patchRecord(t, img, ents["/dir"].Handle.(*handle).num, func(b []byte) { insertAttr(t, b, atObjectID, full[16:32]) })
-	v2, got, ents2 := compareImage(t, img)
-	if oid := v2.ObjectID(ents2["/full.txt"]); !bytes.Equal(oid, full[:16]) {
-		t.Errorf("ObjectID(/full.txt) = %x, want %x", oid, full[:16])
+	// Index /full.txt's object id in $Extend\$ObjId:$O with birth ids.
+	ext, err := v.loadFile(recExtend)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(got["/full.txt"].OID, "Object ID=") || !strings.Contains(got["/dir"].OID, "Object ID=") {
+	extEnts, err := v.readDirIndex(ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objID uint64
+	for _, e := range extEnts {
+		if e.fn.name == "$ObjId" {
+			objID = e.ref & refMask
+		}
+	}
+	if objID == 0 {
+		t.Fatal("fixture assumption: mkntfs made $Extend\\$ObjId")
+	}
+	entry := make([]byte, 88)
+	binary.LittleEndian.PutUint16(entry[0:], 32)  // data offset
+	binary.LittleEndian.PutUint16(entry[2:], 56)  // data length
+	binary.LittleEndian.PutUint16(entry[8:], 88)  // entry length
+	binary.LittleEndian.PutUint16(entry[10:], 16) // key length
+	copy(entry[16:], full[:16])
+	binary.LittleEndian.PutUint64(entry[32:], ents["/full.txt"].Handle.(*handle).num|1<<48)
+	copy(entry[40:], full[16:])
+	patchRecord(t, img, objID, func(b []byte) { insertIndexRootEntry(t, b, "$O", entry) })
+
+	v2, got, ents2 := compareImage(t, img)
+	if oid := v2.ObjectID(ents2["/full.txt"]); !bytes.Equal(oid, full) {
+		t.Errorf("ObjectID(/full.txt) = %x, want %x", oid, full)
+	}
+	if oid := v2.ObjectID(ents2["/dir"]); !bytes.Equal(oid, full[16:32]) {
+		t.Errorf("ObjectID(/dir) = %x, want %x", oid, full[16:32])
+	}
+	if !strings.Contains(got["/full.txt"].OID, "Domain ID=") || !strings.Contains(got["/dir"].OID, "Object ID=") {
 		t.Errorf("object ids not exercised: %q %q", got["/full.txt"].OID, got["/dir"].OID)
 	}
 	if oid := v2.ObjectID(ents2["/dir/none.txt"]); oid != nil {
 		t.Errorf("ObjectID(/dir/none.txt) = %x, want nil", oid)
 	}
+}
+
+// insertIndexRootEntry puts entry first in the resident $INDEX_ROOT named
+// name of a plain MFT record, growing the attribute and the record.
+func insertIndexRootEntry(t testing.TB, b []byte, name string, entry []byte) {
+	t.Helper()
+	n := len(entry)
+	used := int(binary.LittleEndian.Uint32(b[0x18:]))
+	if used+n > int(binary.LittleEndian.Uint32(b[0x1C:])) {
+		t.Fatal("no room in the record")
+	}
+	for off := int(binary.LittleEndian.Uint16(b[0x14:])); binary.LittleEndian.Uint32(b[off:]) != atEnd; off += int(binary.LittleEndian.Uint32(b[off+4:])) {
+		nl := int(b[off+9])
+		no := int(binary.LittleEndian.Uint16(b[off+10:]))
+		if binary.LittleEndian.Uint32(b[off:]) != atIndexRoot || decodeUTF16(b[off+no:off+no+2*nl]) != name {
+			continue
+		}
+		voff := off + int(binary.LittleEndian.Uint16(b[off+20:]))
+		h := voff + 16
+		at := h + int(binary.LittleEndian.Uint32(b[h:]))
+		copy(b[at+n:used+n], append([]byte(nil), b[at:used]...))
+		copy(b[at:], entry)
+		for _, f := range []int{off + 4, off + 16, h + 4, h + 8, 0x18} {
+			binary.LittleEndian.PutUint32(b[f:], binary.LittleEndian.Uint32(b[f:])+uint32(n))
+		}
+		return
+	}
+	t.Fatalf("no $INDEX_ROOT %s", name)
 }

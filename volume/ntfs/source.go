@@ -198,8 +198,10 @@ func (v *Volume) makeEntry(f *file, parent *handle) (*volume.Entry, error) {
 	if parent != nil {
 		h.depth = parent.depth + 1
 	}
-	if a := f.first(atObjectID, ""); a != nil && a.resident && len(a.value) >= 16 {
-		h.oid = a.value[:min(len(a.value), 64)]
+	// Like NTFS-3G (and so wimlib), only 16-byte $OBJECT_ID values are
+	// used, extended with the birth ids from $Extend\$ObjId.
+	if a := f.first(atObjectID, ""); a != nil && a.resident && len(a.value) == 16 {
+		h.oid = v.fullObjectID(a.value)
 	}
 	if err := v.collectStreams(f, e, h); err != nil {
 		return nil, err
@@ -256,9 +258,10 @@ func (v *Volume) collectStreams(f *file, e *volume.Entry, h *handle) error {
 	return nil
 }
 
-// ObjectID returns the raw $OBJECT_ID value of e (16 to 64 bytes: object
-// id, then optionally birth volume id, birth object id and domain id, as
-// wimlib stores it), or nil when e has none or was not made by v. The
+// ObjectID returns the object id of e as wimlib records it: the 16-byte
+// $OBJECT_ID value followed, when $Extend\$ObjId indexes it, by the birth
+// volume id, birth object id and domain id (64 bytes in all); nil when e
+// has none or was not made by v. The
 // volume.Entry type has no field for it; a WIM writer that wants parity
 // with wimlib can fetch it here.
 func (v *Volume) ObjectID(e *volume.Entry) []byte {

@@ -87,7 +87,11 @@ func TestFreedIndexBlocksIgnored(t *testing.T) {
 	reach := map[int64]bool{}
 	want := map[string]bool{}
 	var queue []int64
-	addName := func(e indexEntry) { want[e.fn.name] = true }
+	addName := func(e []byte) error {
+		ie, err := i30Entry(e)
+		want[ie.fn.name] = true
+		return err
+	}
 	addSub := func(c int64) { queue = append(queue, c) }
 	parseIndexNode(f2.first(atIndexRoot, "$I30").value, 16, addName, addSub)
 	blk := make([]byte, bsize)
