@@ -152,10 +152,27 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 	return nil
 }
 
-// copyMatch copies length bytes from dst[out-offset:] to dst[out:], byte by
-// byte where the regions overlap. The caller has checked the bounds.
+// copyMatch copies length bytes from dst[out-offset:] to dst[out:], with the
+// overlapping semantics of LZ77 (a short offset repeats the last bytes). The
+// caller has checked the bounds.
 func copyMatch(dst []byte, out, offset, length int) {
 	from := out - offset
+	if offset >= 8 && out+length+8 <= len(dst) {
+		// Word copies may write up to 7 bytes past the match; those are
+		// inside dst and overwritten by the output that follows. With an
+		// offset of at least 8 every word read is already final.
+		for j := 0; j < length; j += 8 {
+			binary.LittleEndian.PutUint64(dst[out+j:], binary.LittleEndian.Uint64(dst[from+j:]))
+		}
+		return
+	}
+	if length <= 32 {
+		s := dst[from : out+length]
+		for j := offset; j < len(s); j++ {
+			s[j] = s[j-offset]
+		}
+		return
+	}
 	if offset >= length {
 		copy(dst[out:out+length], dst[from:from+length])
 		return
