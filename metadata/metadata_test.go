@@ -296,3 +296,46 @@ func TestInvalidXMLTextIsSkipped(t *testing.T) {
 		})
 	}
 }
+
+// readOnlyFS hides every interface of its files except fs.File, so that
+// Read must fall back to reading hives into memory.
+type readOnlyFS struct{ fs.FS }
+
+type readOnlyFile struct{ f fs.File }
+
+func (r readOnlyFile) Stat() (fs.FileInfo, error) { return r.f.Stat() }
+func (r readOnlyFile) Read(p []byte) (int, error) { return r.f.Read(p) }
+func (r readOnlyFile) Close() error               { return r.f.Close() }
+
+func (r readOnlyFS) Open(name string) (fs.File, error) {
+	f, err := r.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return f, nil // directories keep ReadDir
+	}
+	return readOnlyFile{f}, nil
+}
+
+func TestReadWithoutReaderAt(t *testing.T) {
+	base := fstest.MapFS{
+		"Windows/System32/kernel32.dll":    {Data: peStub(0xAA64)},
+		"Windows/System32/config/SOFTWARE": {Data: hiveBytes(t, win11Software)},
+		"Windows/System32/config/SYSTEM":   {Data: hiveBytes(t, clientSystem)},
+	}
+	want, _, err := Read(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, warnings, err := Read(readOnlyFS{base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.WindowsXML() != want.WindowsXML() || got.ImageElementsXML() != want.ImageElementsXML() {
+		t.Errorf("read-only FS gives\n%s\nwant\n%s\nwarnings %q", got.WindowsXML(), want.WindowsXML(), warnings)
+	}
+	if !strings.Contains(want.WindowsXML(), "<ARCH>12</ARCH>") || !strings.Contains(want.WindowsXML(), "<DEFAULT>de-DE</DEFAULT>") {
+		t.Errorf("unexpected XML %s", want.WindowsXML())
+	}
+}

@@ -5,7 +5,8 @@
 // lab disk generator; it produces a base block with a valid XOR checksum,
 // hbins, nk cells (compressed ASCII/Latin-1 names where possible, UTF-16LE
 // otherwise), lh subkey lists sorted by upper-cased name (split under an ri
-// index list beyond MaxLeafEntries subkeys), vk cells with inline data for
+// index list beyond MaxLeafEntries subkeys, so a key may have up to
+// 65535×511 subkeys), vk cells with inline data for
 // values of at most 4 bytes, data cells, db "big data" cells for values
 // larger than 16344 bytes, and one shared sk (security) cell.
 //
