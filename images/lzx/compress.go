@@ -10,6 +10,11 @@ type item struct {
 	code   uint16
 }
 
+// encPreCodeLen limits the pretree codewords we write to 7 bits, as
+// wimlib's compressor (whose output Windows tools read) does; the format
+// allows 15, which the decoder accepts. With 20 symbols the cost is nil.
+const encPreCodeLen = 7
+
 // costShift scales the parser's bit costs to keep fractions of a bit.
 const costShift = 4
 
@@ -402,7 +407,7 @@ func (c *Compressor) planLens(lens, prev []uint8) int {
 		}
 	}
 	c.nPreItems = len(items)
-	c.hb.lengths(c.preFreq[:], c.preLens[:], maxPreCodeLen)
+	c.hb.lengths(c.preFreq[:], c.preLens[:], encPreCodeLen)
 	canonicalCodes(c.preLens[:], c.preCodes[:])
 	bits := numPreSyms * 4
 	for s, f := range c.preFreq {
