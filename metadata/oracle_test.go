@@ -60,7 +60,10 @@ func goPE(t *testing.T, goarch string) []byte {
 		if goPEErr = os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); goPEErr != nil {
 			return
 		}
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
 		for _, arch := range []string{"amd64", "386", "arm64"} {
 			cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(goPEDir, arch+".exe"), src)
 			cmd.Dir = goPEDir
@@ -445,6 +448,13 @@ func oracleCases() []treeCase {
 			m := std(t, "Windows", []byte{}, nil, clientSystem)
 			m["Windows/System32/config/SOFTWARE/inner"] = []byte("x")
 			return m
+		}},
+		{"big data value is skipped, 16344 bytes is read", func(t *testing.T) map[string][]byte {
+			return std(t, "Windows", peStub(0x8664), func(h *regf.Hive) {
+				k := h.Key(cvKey)
+				k.SetString("ProductName", strings.Repeat("P", 9000))    // 18002 bytes: db cell
+				k.SetString("EditionID", strings.Repeat("E", 16344/2-1)) // exactly 16344 bytes
+			}, nil)
 		}},
 		{"many languages (ri list)", func(t *testing.T) map[string][]byte {
 			return std(t, "Windows", peStub(0x8664), nil, func(h *regf.Hive) {
