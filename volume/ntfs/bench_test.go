@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -101,6 +104,72 @@ func BenchmarkReadVolume(b *testing.B) {
 			b.SetBytes(bytes)
 		}
 		b.ReportMetric(float64(bytes)*float64(b.N)/1e6/(cpuTime(syscall.RUSAGE_SELF)-c0), "MB/cpu-s")
+	})
+	// Parallel: one walk, then GOMAXPROCS goroutines open and hash the
+	// streams, as the images writer's hash pool does.
+	b.Run("ours-parallel", func(b *testing.B) {
+		c0 := cpuTime(syscall.RUSAGE_SELF)
+		var total int64
+		for b.Loop() {
+			v, err := OpenFile(img, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			type job struct {
+				e *volume.Entry
+				i int
+			}
+			jobs := make(chan job, 256)
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					h := sha1.New()
+					for j := range jobs {
+						rc, err := v.OpenStream(j.e, j.i)
+						if err != nil {
+							b.Error(err)
+							continue
+						}
+						h.Reset()
+						m, err := io.Copy(h, rc)
+						if err != nil {
+							b.Error(err)
+						}
+						rc.Close()
+						n.Add(m)
+					}
+				}()
+			}
+			var walk func(e *volume.Entry)
+			walk = func(e *volume.Entry) {
+				for i := range e.Streams {
+					jobs <- job{e, i}
+				}
+				if e.IsDir() && e.Attributes&volume.AttrReparsePoint == 0 {
+					kids, err := v.ReadDir(e)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, k := range kids {
+						walk(k)
+					}
+				}
+			}
+			root, err := v.Root()
+			if err != nil {
+				b.Fatal(err)
+			}
+			walk(root)
+			close(jobs)
+			wg.Wait()
+			v.Close()
+			total = n.Load()
+			b.SetBytes(total)
+		}
+		b.ReportMetric(float64(total)*float64(b.N)/1e6/(cpuTime(syscall.RUSAGE_SELF)-c0), "MB/cpu-s")
 	})
 	b.Run("wimlib", func(b *testing.B) {
 		needTools(b, "wimcapture")

@@ -1,11 +1,38 @@
 // Package ntfs reads an NTFS file system directly from a partition image or
 // block device, without mounting it, and presents it as a volume.Source.
+// The volume is only ever read.
 //
-// It records what Windows Setup needs and what wimlib's NTFS-3G capture mode
-// records: long and DOS names, attributes, full-precision times, security
-// descriptors, named streams, reparse points and hard links. Compressed
-// (LZNT1) and sparse files are read as their logical contents. The volume is
-// only ever read.
+// What each entry carries follows wimlib's NTFS-3G capture mode, so that a
+// capture equals `wimcapture IMAGE x.wim` of the same unmounted volume:
+//
+//   - Name is the POSIX, Win32 or "Win32 & DOS" name; DOS-only index
+//     entries are not entries but become the ShortName of the Win32 names
+//     of the same file in the same directory (a "Win32 & DOS" name is its
+//     own short name).
+//   - Attributes are the $STANDARD_INFORMATION flags with DIRECTORY taken
+//     from the MFT record, and NORMAL when the result is 0.
+//   - CreationTime, LastWriteTime and LastAccessTime are the raw
+//     $STANDARD_INFORMATION FILETIMEs (100 ns).
+//   - Security is the descriptor found in $Secure:$SDS by the security id of
+//     $STANDARD_INFORMATION, else the file's own $SECURITY_DESCRIPTOR.
+//   - ReparseTag and ReparseData come from $REPARSE_POINT (any tag, data
+//     raw) when the REPARSE_POINT attribute is set.
+//   - Streams are every $DATA attribute, unnamed first, then named ones by
+//     name; empty ones included. Reparse points keep their unnamed stream.
+//   - LinkID is the MFT record number for files (names of one file share
+//     it); directories have 0.
+//   - Compressed (LZNT1) and sparse streams read as their logical contents,
+//     zeros beyond the initialized size.
+//   - EFS-encrypted files and directories are skipped with a warning, and
+//     NTFS metafiles (records below 16, so also $Extend) are never listed.
+//   - Object ids, which volume.Entry cannot hold, are available from
+//     Volume.ObjectID.
+//
+// Corrupt metadata gives errors that name the MFT record and attribute; on a
+// dirty volume opened with Options.AllowDirty, a broken directory entry is
+// skipped with a warning instead. Every structure is bounds-checked and
+// every walk (attribute lists, index trees, runlists) is bounded, so hostile
+// input cannot panic, hang or allocate without limit.
 package ntfs
 
 import (

@@ -123,7 +123,12 @@ func (v *Volume) ReadDir(dir *volume.Entry) ([]*volume.Entry, error) {
 		}
 		ce, err := v.makeEntry(cf, ph)
 		if err != nil {
-			return nil, fmt.Errorf("ntfs: directory %s entry %q: %w", dirPath, e.fn.name, err)
+			err = fmt.Errorf("ntfs: directory %s entry %q: %w", dirPath, e.fn.name, err)
+			if v.dirty {
+				v.warn(err.Error() + " (volume is dirty; entry skipped)")
+				continue
+			}
+			return nil, err
 		}
 		if ce == nil {
 			v.warn(fmt.Sprintf("skipped EFS-encrypted %q in directory %s (MFT record %d)", e.fn.name, dirPath, num))
