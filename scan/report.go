@@ -146,9 +146,9 @@ func (a *GPTAttributes) UnmarshalText(b []byte) error {
 // VolumeRef points at one volume of a report together with its disk and
 // partition.
 type VolumeRef struct {
-	Disk      *Disk
-	Partition *Partition
-	Volume    *Volume
+	Disk      *Disk      // the disk holding the volume
+	Partition *Partition // its partition (index 0 for a superfloppy)
+	Volume    *Volume    // the volume itself
 }
 
 // Volumes returns every volume of the report in letter-assignment order.

@@ -67,10 +67,10 @@ type BlockDevice struct {
 	Name       string // kernel name, "sda"
 	Path       string // device node, DevRoot/Name
 	Size       int64  // bytes
-	SectorSize int    // logical block size
-	Removable  bool
-	ReadOnly   bool
-	Model      string
+	SectorSize int    // logical block size (queue/logical_block_size)
+	Removable  bool   // sysfs removable flag
+	ReadOnly   bool   // sysfs ro flag
+	Model      string // device/vendor and device/model, trimmed
 }
 
 // ListBlockDevices lists the disks under SysRoot/block in letter order,

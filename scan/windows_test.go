@@ -69,7 +69,7 @@ func TestStateNamesAndReasons(t *testing.T) {
 		t.Error("Blocking is wrong")
 	}
 	for s, want := range map[State]string{
-		StateNotGeneralized: "sysprep /generalize", StateSpecialized: "run sysprep", StateHibernated: "shut down",
+		StateNotGeneralized: "sysprep /generalize", StateSpecialized: "run sysprep", StateHibernated: "shut it down fully",
 		StateBitLocker: "BitLocker", StateDirty: "chkdsk",
 	} {
 		if !strings.Contains(s.Reason(), want) {
