@@ -4,18 +4,26 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wdscapture/wdscapture/internal/memsource"
 )
 
-func seedWIM(f *testing.F, comp Compression) []byte {
+func seedWIM(f *testing.F, comp Compression) []byte { return seedWIMT(f, comp) }
+
+func seedWIMT(f testing.TB, comp Compression) []byte {
 	p := filepath.Join(f.TempDir(), "seed.wim")
 	w, err := Create(p, Options{Compression: comp, Integrity: true})
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := w.AddImage(context.Background(), memsource.Rich(memsource.RichOptions{ManyFiles: 3, Depth: 2}), ImageOptions{Name: "seed"}); err != nil {
+	src := memsource.New(
+		memsource.Text("a.txt", "hello hello hello hello"),
+		memsource.Dir("d", memsource.Text("b.txt", strings.Repeat("compressible text ", 3000))).WithStream("s", memsource.Bytes("named")),
+	)
+	src.Root_.Security = memsource.SecurityDescriptor(1)
+	if _, err := w.AddImage(context.Background(), src, ImageOptions{Name: "seed"}); err != nil {
 		f.Fatal(err)
 	}
 	if err := w.Commit(); err != nil {

@@ -15,7 +15,7 @@ func computeIntegrity(r io.ReaderAt, start, end int64) ([]byte, error) {
 	binary.LittleEndian.PutUint32(out[0:], uint32(len(out)))
 	binary.LittleEndian.PutUint32(out[4:], uint32(n))
 	binary.LittleEndian.PutUint32(out[8:], integrityChunk)
-	buf := make([]byte, integrityChunk)
+	buf := make([]byte, min(int64(integrityChunk), end-start))
 	for i := int64(0); i < n; i++ {
 		off := start + i*integrityChunk
 		size := min(int64(integrityChunk), end-off)
@@ -53,7 +53,7 @@ func checkIntegrity(r io.ReaderAt, tbl []byte, start, end int64) error {
 	if chunk == 0 || (end-start+chunk-1)/chunk != n {
 		return formatErr("integrity table has %d entries of %d bytes, but the checked region is %d bytes", n, chunk, end-start)
 	}
-	buf := make([]byte, chunk)
+	buf := make([]byte, min(chunk, end-start))
 	for i := int64(0); i < n; i++ {
 		off := start + i*chunk
 		sz := min(chunk, end-off)

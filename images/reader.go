@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-const maxMetadataSize = 1 << 31 // 2 GiB of dentries is far beyond any real image
+const maxMetadataSize = 1 << 30 // 1 GiB of dentries is far beyond any real image
 
 // Reader reads a WIM file.
 type Reader struct {

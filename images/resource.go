@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -139,9 +140,16 @@ func readResource(r io.ReaderAt, res resHdr, comp Compression, what string, limi
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, res.Size)
-	if _, err := io.ReadFull(rr, buf); err != nil {
+	// Grow with the data actually decoded, so a size field that lies costs
+	// no more memory than the data behind it.
+	var buf bytes.Buffer
+	buf.Grow(int(min(res.Size, 1<<20)))
+	n, err := io.Copy(&buf, rr)
+	if err != nil {
 		return nil, err
 	}
-	return buf, nil
+	if uint64(n) != res.Size {
+		return nil, formatErr("%s: decoded %d bytes, want %d", what, n, res.Size)
+	}
+	return buf.Bytes(), nil
 }

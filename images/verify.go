@@ -114,7 +114,7 @@ func Verify(path string, opts VerifyOptions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 1<<20)
+			buf := make([]byte, 256<<10)
 			for b := range ch {
 				err := checkBlob(r, b, buf, &done, opts.Progress, total)
 				if err != nil {

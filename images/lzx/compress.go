@@ -86,7 +86,7 @@ type Compressor struct {
 	start [ChunkSize + 1]int32
 
 	nodes [ChunkSize + 1]node
-	reps  [ChunkSize + 1][numRepeats]uint16 // repeat offsets at each reached position
+	reps  [ChunkSize + 1][4]uint16 // repeat offsets at each reached position (4th unused: 8-byte moves)
 
 	freqs freqSet
 	codes codeSet // whole-chunk codes, used to price the next parser pass

@@ -267,12 +267,12 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 		nodes[i].cost = infCost
 	}
 	nodes[0] = node{cost: 0}
-	c.reps[0] = [numRepeats]uint16{1, 1, 1}
+	c.reps[0] = [4]uint16{1, 1, 1, 0}
 	nice := c.p.nice
 	for i := 0; i < n; {
 		nd := nodes[i]
 		base := nd.cost
-		var reps [numRepeats]uint16
+		var reps [4]uint16
 		if i > 0 {
 			it := nd.item
 			reps = c.reps[i-int(it.length)]
@@ -298,9 +298,10 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 		}
 		longLen, longItem := 0, item{}
 		// Repeat offset matches, every length.
+		head := binary.LittleEndian.Uint16(buf[i:])
 		for k := 0; k < numRepeats; k++ {
 			r := int(reps[k])
-			if r > i || buf[i] != buf[i-r] || buf[i+1] != buf[i-r+1] {
+			if r > i || binary.LittleEndian.Uint16(buf[i-r:]) != head {
 				continue
 			}
 			l := matchLen(buf, i, i-r, limit)

@@ -199,68 +199,111 @@ func TestRoundTripMatchBoundaries(t *testing.T) {
 	}
 }
 
-// TestMatchBoundariesDirect encodes hand-chosen item lists, so that exact
-// lengths and offsets (every offset 1..65535 and the length escapes) reach
-// the bit writer and decoder regardless of the match finder's choices.
-func TestMatchBoundariesDirect(t *testing.T) {
-	c := NewCompressor(LevelFast)
-	d := NewDecompressor()
+// itemStream encodes a hand-chosen parse with the compressor's Huffman
+// builder and bit writer, decodes it and compares it with the output the
+// parse stands for, computed here independently.
+type itemStream struct {
+	c     *Compressor
+	d     *Decompressor
+	items []uint32
+	want  []byte
+}
+
+func (s *itemStream) literal(b byte) {
+	s.items = append(s.items, uint32(b)<<16)
+	s.want = append(s.want, b)
+}
+
+func (s *itemStream) match(length, offset int) {
+	s.items = append(s.items, uint32(offset)|uint32(length-minMatch)<<16)
+	for range length {
+		s.want = append(s.want, s.want[len(s.want)-offset])
+	}
+}
+
+func (s *itemStream) check(t *testing.T) {
+	t.Helper()
+	c := s.c
+	c.huff.freqs = [numSymbols]uint32{}
+	for k, it := range s.items {
+		c.items[k] = it
+		if it&itemOffMask == 0 {
+			c.huff.freqs[it>>16]++
+		} else {
+			c.huff.freqs[matchSymbol(int(it>>16)+minMatch, int(it&itemOffMask))]++
+		}
+	}
+	dst := make([]byte, 3*len(s.want)+1024)
+	n := c.write(dst, c.items[:len(s.items)])
+	if n == 0 {
+		t.Fatalf("write failed for %d items", len(s.items))
+	}
+	got := make([]byte, len(s.want))
+	if err := s.d.Decompress(got, dst[:n]); err != nil {
+		t.Fatalf("decompress: %v", err)
+	}
+	if !bytes.Equal(got, s.want) {
+		t.Fatal("decoded stream differs from the parse it encodes")
+	}
+	s.items, s.want = s.items[:0], s.want[:0]
+}
+
+// TestEveryOffset encodes a length-3 match at every offset 1..65535, packed
+// into 64 KiB streams: each stream starts with enough random literals to
+// reach its largest offset, then holds as many matches as still fit.
+func TestEveryOffset(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	check := func(src []byte, items []uint32) {
-		t.Helper()
-		c.huff.freqs = [numSymbols]uint32{}
-		for k, it := range items {
-			c.items[k] = it
-			if it&itemOffMask == 0 {
-				c.huff.freqs[it>>16]++
-			} else {
-				c.huff.freqs[matchSymbol(int(it>>16)+minMatch, int(it&itemOffMask))]++
+	s := &itemStream{c: NewCompressor(LevelFast), d: NewDecompressor()}
+	streams := 0
+	for next := 1; next <= maxOffset; {
+		prefix := min((3*next+MaxChunkSize-3)/4, maxOffset)
+		prefix = max(prefix, next)
+		for range prefix {
+			s.literal(byte(r.Uint32()))
+		}
+		for next <= maxOffset && next <= len(s.want) && len(s.want)+3 <= MaxChunkSize {
+			s.match(3, next)
+			next++
+		}
+		s.check(t)
+		streams++
+	}
+	t.Logf("offsets 1..65535 covered in %d streams", streams)
+}
+
+// TestEveryLength encodes a match of every length 3..4096 (packed into 64 KiB
+// streams), and then longer ones at a stride plus every boundary of the length
+// escapes: 17/18/19 (one extra byte), 272/273/274 (the 16-bit form) and the
+// largest a 64 KiB chunk can hold, 65535. Lengths 65536..65538, which the
+// format can express, cannot occur in a single 64 KiB chunk: a match needs
+// at least one byte before it.
+func TestEveryLength(t *testing.T) {
+	s := &itemStream{c: NewCompressor(LevelFast), d: NewDecompressor()}
+	var lengths []int
+	for l := minMatch; l <= 4096; l++ {
+		lengths = append(lengths, l)
+	}
+	for l := 4097; l <= 65535; l += 1 + l/8 {
+		lengths = append(lengths, l)
+	}
+	lengths = append(lengths, 17, 18, 19, 272, 273, 274, 32767, 32768, 65534, 65535)
+	offsets := []int{1, 2, 3, 7, 8, 9, 100, 1000}
+	for k, l := range lengths {
+		if len(s.want)+2+l > MaxChunkSize {
+			s.check(t)
+		}
+		if len(s.want) == 0 {
+			for _, b := range []byte("the lazy dog jumps over the quick brown fox. 0123456789") {
+				s.literal(b)
+			}
+			for len(s.want) < 1000 {
+				s.match(10, 7)
 			}
 		}
-		dst := make([]byte, 3*len(src)+1024)
-		n := c.write(dst, c.items[:len(items)])
-		if n == 0 {
-			t.Fatalf("write failed for %d items", len(items))
-		}
-		got := make([]byte, len(src))
-		if err := d.Decompress(got, dst[:n]); err != nil {
-			t.Fatalf("decompress: %v", err)
-		}
-		if !bytes.Equal(got, src) {
-			t.Fatalf("mismatch")
-		}
+		s.literal(byte(k))
+		s.match(l, offsets[k%len(offsets)])
 	}
-	lit := func(items []uint32, b byte) []uint32 { return append(items, uint32(b)<<16) }
-	match := func(items []uint32, l, off int) []uint32 {
-		return append(items, uint32(off)|uint32(l-minMatch)<<16)
-	}
-	// Offsets 1..65535, each with a length-3 match after off literals.
-	base := genRandom(r, 65535)
-	for off := 1; off <= 65535; off += 1 + off/64 {
-		src := append([]byte(nil), base[:off]...)
-		var items []uint32
-		for _, b := range src {
-			items = lit(items, b)
-		}
-		src = append(src, src[0], src[1%len(src)], src[2%len(src)])
-		if off < 3 {
-			src = src[:off]
-			for i := 0; i < 3; i++ {
-				src = append(src, src[len(src)-off])
-			}
-		}
-		items = match(items, 3, off)
-		check(src, items)
-	}
-	// Lengths 3..65535 at offset 1 after one literal.
-	for l := 3; l <= 65535; l += 1 + l/16 {
-		src := bytes.Repeat([]byte{0x5a}, l+1)
-		check(src, match(lit(nil, 0x5a), l, 1))
-	}
-	for _, l := range []int{17, 18, 19, 272, 273, 274, 65534, 65535} {
-		src := bytes.Repeat([]byte{0x33}, l+1)
-		check(src, match(lit(nil, 0x33), l, 1))
-	}
+	s.check(t)
 }
 
 // TestCompressDstLimits checks that Compress honours any len(dst): it never
