@@ -114,9 +114,13 @@ func TestEndToEndWithNTFSReader(t *testing.T) {
 			scan.Run(t, "wimapply", wim, "1", part)
 			scan.PlaceAt(t, img, start, part)
 
+			before := scan.FileDigest(t, img)
 			rep, err := scan.Scan(t.Context(), agent.ScanOptions(false, []string{img}, slog.New(slog.DiscardHandler)))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if scan.FileDigest(t, img) != before {
+				t.Error("scanning changed the disk image")
 			}
 			var win *scan.Volume
 			for _, v := range rep.Volumes() {

@@ -8,4 +8,5 @@ var (
 	PlaceAt      = placeAt
 	MakeGPTDisk  = makeGPTDisk
 	SfdiskJSON   = sfdiskJSON
+	FileDigest   = fileDigest
 )

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -142,7 +143,11 @@ func letters(d *Disk) map[int]string {
 func TestGPTDisk(t *testing.T) {
 	requireTools(t, "sgdisk", "sfdisk", "blkid", "mkntfs", "mkfs.vfat", "mkfs.exfat")
 	img := makeGPTDisk(t, t.TempDir(), "gpt.img")
+	before := fileDigest(t, img)
 	rep := scanImages(t, Options{}, img)
+	if after := fileDigest(t, img); after != before {
+		t.Errorf("scanning changed the image: %s -> %s", before, after)
+	}
 	if len(rep.Disks) != 1 {
 		t.Fatalf("%d disks", len(rep.Disks))
 	}
@@ -639,4 +644,18 @@ func TestFATBPBInMBR(t *testing.T) {
 	if d.Table != TableSuperfloppy || d.Partitions[0].Volume.FS != FSFAT12 {
 		t.Fatalf("table %q fs %q", d.Table, d.Partitions[0].Volume.FS)
 	}
+}
+
+// fileDigest returns the SHA-256 and modification time of a file.
+func fileDigest(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x@%d", sha256.Sum256(b), st.ModTime().UnixNano())
 }
