@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
@@ -65,12 +64,12 @@ func main() {
 		fatal(err)
 	}
 	w := io.MultiWriter(os.Stdout, report)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "wimbench %s  corpus %s\n", time.Now().UTC().Format(time.RFC3339), *corpus)
 	if v, err := exec.Command("wimcapture", "--version").Output(); err == nil {
 		fmt.Fprintf(w, "%s\n", strings.SplitN(string(v), "\n", 2)[0])
 	}
-	fmt.Fprintln(tw, "source\tcompress\tthreads\twimlib wall s\tours wall s\twall ratio\twimlib CPU s\tours CPU s\tCPU ratio\twimlib MiB\tours MiB\tsize ratio\twimlib RSS MiB\tours RSS MiB\t")
+	fmt.Fprintf(w, "%-6s %-8s %3s | %8s %8s %6s | %8s %8s %6s | %9s %9s %7s | %6s %6s\n", "source", "compress", "thr",
+		"wall wl", "ours", "ratio", "CPU wl", "ours", "ratio", "MiB wl", "ours", "ratio", "RSS wl", "ours")
 	type pair struct{ wimlib, ours string }
 	var readBack []pair
 	sources := []string{*corpus}
@@ -99,12 +98,11 @@ func main() {
 					fatal(err)
 				}
 				mw.size, mo.size = fileSize(base+"-wimlib.wim"), fileSize(base+"-ours.wim")
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%.2f\t%.2f\t%s\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t\n", kind, c, th,
+				fmt.Fprintf(w, "%-6s %-8s %3s | %8.2f %8.2f %6s | %8.2f %8.2f %6s | %9.1f %9.1f %7s | %6.0f %6.0f\n", kind, c, th,
 					mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()),
 					mw.cpu.Seconds(), mo.cpu.Seconds(), ratio(mo.cpu.Seconds(), mw.cpu.Seconds()),
 					float64(mw.size)/(1<<20), float64(mo.size)/(1<<20), ratio(float64(mo.size), float64(mw.size)),
 					float64(mw.rssKiB)/1024, float64(mo.rssKiB)/1024)
-				tw.Flush()
 				if th == "2" || !strings.Contains(*threads, "2") {
 					readBack = append(readBack, pair{base + "-wimlib.wim", base + "-ours.wim"})
 				}
@@ -112,7 +110,7 @@ func main() {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "read back (verify every blob)\twimverify s\tours verify s\tratio\tours verify of wimlib's WIM s\t")
+	fmt.Fprintf(w, "%-28s | %11s %13s %6s | %s\n", "read back (verify all blobs)", "wimverify s", "ours verify s", "ratio", "ours verifying wimlib's WIM s")
 	for _, p := range readBack {
 		mw, err := run(w, "wimverify", p.wimlib)
 		if err != nil {
@@ -126,10 +124,9 @@ func main() {
 		if err != nil {
 			fatal(err)
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.2f\t\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
-		tw.Flush()
+		fmt.Fprintf(w, "%-28s | %11.2f %13.2f %6s | %.2f\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
 	}
-	fmt.Fprintf(w, "\nratios are ours / wimlib: below 1 means we are faster or smaller. Report: %s\n", report.Name())
+	fmt.Fprintf(w, "\nwl = wimlib. Ratios are ours / wimlib: below 1 means we are faster or smaller. CPU is user+sys of the whole process; RSS is its peak.\nratios are ours / wimlib: below 1 means we are faster or smaller. Report: %s\n", report.Name())
 }
 
 func fileSize(p string) int64 {
