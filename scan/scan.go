@@ -76,8 +76,9 @@ type BlockDevice struct {
 // ListBlockDevices lists the disks under SysRoot/block in letter order,
 // and the ones it skipped with the reason: RAM disks, zram, optical
 // drives, floppies, loop and device-mapper devices (unless asked for),
-// empty drives, excluded names, and every disk that holds a mounted file
-// system — the running system or the boot medium.
+// empty drives, excluded names, every disk that holds a mounted file
+// system — the running system or the boot medium — and every disk that is
+// an ISO 9660 image as a whole (a capture ISO written to a USB stick).
 func ListBlockDevices(opts Options) ([]BlockDevice, []Skipped, error) {
 	opts.defaults()
 	dir := filepath.Join(opts.SysRoot, "block")
@@ -128,6 +129,10 @@ func ListBlockDevices(opts Options) ([]BlockDevice, []Skipped, error) {
 			skip(name, fmt.Sprintf("holds a mounted file system (%s): the running system or boot medium", dev))
 			continue
 		}
+		if isISO9660(filepath.Join(opts.DevRoot, name)) {
+			skip(name, "holds an ISO 9660 file system: the boot medium")
+			continue
+		}
 		d := BlockDevice{
 			Name:       name,
 			Path:       filepath.Join(opts.DevRoot, name),
@@ -150,6 +155,22 @@ func ListBlockDevices(opts Options) ([]BlockDevice, []Skipped, error) {
 	}
 	sort.SliceStable(devs, func(i, j int) bool { return lessDeviceName(devs[i].Name, devs[j].Name) })
 	return devs, skipped, nil
+}
+
+// isISO9660 reports whether the device at path starts with an ISO 9660
+// primary volume descriptor ("CD001" at byte 32769). A device that cannot
+// be read is not skipped here; the scan reports the error.
+func isISO9660(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 5)
+	if _, err := f.ReadAt(b, 32769); err != nil {
+		return false
+	}
+	return string(b) == "CD001"
 }
 
 func hasAnyPrefix(s string, prefixes ...string) bool {

@@ -178,7 +178,13 @@ func TestScanBlockDevices(t *testing.T) {
 		{name: "sda", sectors: 8 << 20 >> 9, dev: "8:0", model: "FLOPPY", removable: true},
 		{name: "sdc", sectors: 100, dev: "8:32"}, // no device node: reported, not fatal
 		{name: "sr0", sectors: 100, dev: "11:0"},
+		{name: "sdd", sectors: 128, dev: "8:48"}, // a capture ISO written to a USB stick
 	}, nil)
+	iso := make([]byte, 64<<10)
+	copy(iso[32769:], "CD001")
+	if err := os.WriteFile(filepath.Join(devRoot, "sdd"), iso, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := Scan(t.Context(), Options{BlockDevices: true, SysRoot: sysRoot, DevRoot: devRoot, MountInfo: mountInfo})
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +201,8 @@ func TestScanBlockDevices(t *testing.T) {
 	if d := rep.Disks[2]; !strings.Contains(d.Error, "open") {
 		t.Errorf("sdc error %q", d.Error)
 	}
-	if len(rep.Skipped) != 1 || rep.Skipped[0].Name != "sr0" {
+	if len(rep.Skipped) != 2 || rep.Skipped[0].Name != "sdd" || !strings.Contains(rep.Skipped[0].Reason, "ISO 9660") ||
+		rep.Skipped[1].Name != "sr0" {
 		t.Errorf("skipped %v", rep.Skipped)
 	}
 	var buf bytes.Buffer
