@@ -339,3 +339,19 @@ func TestReadWithoutReaderAt(t *testing.T) {
 		t.Errorf("unexpected XML %s", want.WindowsXML())
 	}
 }
+
+func TestEscapeText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a&b<c>d", "a&amp;b&lt;c&gt;d"},
+		{"\"q\" 'a'", "\"q\" 'a'"},
+		{"x\r\n\ty", "x&#13;\n\ty"},
+		{"ü€😀", "ü€😀"},
+		{"&amp;", "&amp;amp;"},
+	}
+	for _, tt := range tests {
+		if got := EscapeText(tt.in); got != tt.want {
+			t.Errorf("EscapeText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -4,10 +4,11 @@ import (
 	"strings"
 )
 
-// escapeText escapes element text the way libxml2 serializes it for wimlib
-// 1.13: &, <, > and carriage return become entity or character references;
-// everything else, including non-ASCII, is written as is.
-func escapeText(s string) string {
+// EscapeText escapes element text the way libxml2 serializes it for wimlib
+// 1.13: &, <, > and carriage return become &amp; &lt; &gt; &#13;; quotes,
+// tab, line feed and non-ASCII are written as is (encoding/xml's EscapeText
+// differs: it also escapes quotes, tab and line feed).
+func EscapeText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch r {
@@ -31,7 +32,7 @@ func element(b *strings.Builder, name, text string) {
 		return
 	}
 	b.WriteString("<" + name + ">")
-	b.WriteString(escapeText(text))
+	b.WriteString(EscapeText(text))
 	b.WriteString("</" + name + ">")
 }
 
