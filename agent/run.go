@@ -47,8 +47,10 @@ type Plan struct {
 }
 
 // Run loads the settings and, when they (with the scan) are complete, runs
-// the capture without asking anything. Incomplete settings in an attended
-// run give ErrNeedsWizard, wrapped.
+// the capture without asking anything. An attended run (Unattended=No) on
+// a terminal gives ErrNeedsWizard, wrapped: with settings missing, so that
+// the wizard asks for them, and with every setting, so that the wizard
+// shows them for confirmation.
 func Run(ctx context.Context, o RunOptions, emit func(Event)) (*Result, error) {
 	if emit == nil {
 		emit = func(Event) {}
@@ -64,6 +66,9 @@ func Run(ctx context.Context, o RunOptions, emit func(Event)) (*Result, error) {
 		if missing := settings.Missing(); len(missing) > 0 {
 			return nil, fail(KindSettings, fmt.Errorf("%w: the INF lacks %s", ErrNeedsWizard, strings.Join(missing, ", ")))
 		}
+		// Attended with every setting: the wizard still shows them for
+		// confirmation.
+		return nil, fail(KindSettings, fmt.Errorf("%w: Unattended=No asks the technician to confirm", ErrNeedsWizard))
 	}
 	plan, err := Prepare(ctx, settings, o, emit)
 	if err != nil {

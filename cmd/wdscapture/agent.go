@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/wdscapture/wdscapture/agent"
+	"github.com/wdscapture/wdscapture/wizard"
 	"golang.org/x/term"
 )
 
@@ -52,19 +53,43 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	render := &agent.ConsoleRenderer{W: stderr}
-	res, err := agent.Run(ctx, agent.RunOptions{
+	runOpts := agent.RunOptions{
 		INFPath: *infPath, Root: *root, DiskImages: disks, NoDevices: *noDevices,
 		DriveMap: driveMap, LogPath: *logPath, Interactive: isTerminal(os.Stdin), Threads: *threads,
-	}, render.Handle)
+	}
+	res, err := agent.Run(ctx, runOpts, render.Handle)
 	if err != nil {
 		if errors.Is(err, agent.ErrNeedsWizard) {
-			return exitError{exitUsage, fmt.Errorf("%w; the interactive wizard is not available in this version: complete WDSCapture.inf and set Unattended=Yes", err)}
+			if !runOpts.Interactive {
+				return exitError{exitUsage, fmt.Errorf("%w; standard input is not a terminal, so the wizard cannot run: complete WDSCapture.inf and set Unattended=Yes", err)}
+			}
+			res, err = runWizard(ctx, runOpts)
 		}
-		return captureExit(err)
+		if err != nil {
+			return captureExit(err)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: image %d %q captured and %s (%s, %d files)\n", res.Dest, res.Image.Index, res.Image.Name,
 		map[bool]string{true: "verified", false: "not verified"}[res.Verified], agent.HumanBytes(uint64(res.Size)), res.Image.FileCount)
 	return nil
+}
+
+// runWizard shows the terminal Image Capture Wizard: the settings are
+// loaded again (quietly) and the wizard asks for what they lack.
+func runWizard(ctx context.Context, o agent.RunOptions) (*agent.Result, error) {
+	settings, err := agent.LoadSettings(o, func(agent.Event) {})
+	if err != nil {
+		return nil, err
+	}
+	out := os.Stdout
+	if !isTerminal(out) {
+		out = os.Stderr // stdout is redirected: draw on the terminal
+	}
+	res, err := wizard.Run(ctx, wizard.Options{Settings: settings, INFPath: settings.Source, Run: o}, os.Stdin, out)
+	if errors.Is(err, wizard.ErrCanceled) {
+		return nil, exitError{exitInterrupted, err}
+	}
+	return res, err
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
