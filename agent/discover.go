@@ -101,8 +101,11 @@ func windowsImageOptions(src volume.Source, opts *ImageXML, log *slog.Logger) *m
 		}
 		return nil
 	}
-	for _, w := range warns {
-		log.Warn("Windows metadata: " + w)
+	if len(warns) > 0 {
+		log.Warn(fmt.Sprintf("Windows metadata: %d values could not be read and are left out of the image XML", len(warns)), "first", warns[0])
+		for _, w := range warns[1:] {
+			log.Debug("Windows metadata: " + w)
+		}
 	}
 	opts.WindowsXML = info.WindowsXML()
 	if opts.Flags == "" {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -43,6 +44,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	verify := fs.Bool("verify", true, "re-read the written WIM and check every stream")
 	flagsXML := fs.String("flags", "", "the image's FLAGS element (e.g. the edition)")
 	quiet := fs.Bool("quiet", false, "print only errors and the final line")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the capture to this file (for performance work)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -70,6 +72,17 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 		}
 		comp = r.Compression()
 		r.Close()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
