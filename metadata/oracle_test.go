@@ -456,6 +456,17 @@ func oracleCases() []treeCase {
 				k.SetString("EditionID", strings.Repeat("E", 16344/2-1)) // exactly 16344 bytes
 			}, nil)
 		}},
+		{"ambiguous case-insensitive hive names", func(t *testing.T) map[string][]byte {
+			m := std(t, "Windows", peStub(0x8664), nil, nil)
+			for _, n := range []string{"a", "sOftware", "Software", "softWare", "system", "System"} {
+				name := n
+				m["Windows/System32/config/"+n] = hiveBytes(t, func(h *regf.Hive) {
+					h.Key(cvKey).SetString("ProductName", name)
+					h.Key(poKey).SetString("ProductType", name)
+				})
+			}
+			return m
+		}},
 		{"many languages (ri list)", func(t *testing.T) map[string][]byte {
 			return std(t, "Windows", peStub(0x8664), nil, func(h *regf.Hive) {
 				for i := 0; i < 600; i++ {
