@@ -34,8 +34,32 @@ type resourceReader struct {
 	pos    uint64 // uncompressed bytes returned so far
 }
 
+// scratch is a decompressor and chunk buffers that a goroutine reading
+// many resources reuses.
+type scratch struct {
+	dec      chunkDecompressor
+	raw, out []byte
+}
+
+func newScratch(comp Compression) (*scratch, error) {
+	s := &scratch{raw: make([]byte, ChunkSize), out: make([]byte, ChunkSize)}
+	if comp != CompressNone {
+		dec, err := newDecompressor(comp)
+		if err != nil {
+			return nil, err
+		}
+		s.dec = dec
+	}
+	return s, nil
+}
+
 // openResource prepares to read res; what names it in errors.
 func openResource(r io.ReaderAt, res resHdr, comp Compression, what string) (*resourceReader, error) {
+	return openResourceWith(r, res, comp, what, nil)
+}
+
+// openResourceWith is openResource with reusable scratch (nil: allocate).
+func openResourceWith(r io.ReaderAt, res resHdr, comp Compression, what string, sc *scratch) (*resourceReader, error) {
 	rr := &resourceReader{r: r, res: res, what: what}
 	if !res.compressed() {
 		if res.StoredSize != res.Size {
@@ -46,11 +70,13 @@ func openResource(r io.ReaderAt, res resHdr, comp Compression, what string) (*re
 	if comp == CompressNone {
 		return nil, formatErr("%s: resource is flagged compressed in a WIM without compression", what)
 	}
-	dec, err := newDecompressor(comp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+	if sc == nil || sc.dec == nil {
+		var err error
+		if sc, err = newScratch(comp); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
 	}
-	rr.dec = dec
+	rr.dec = sc.dec
 	n := numChunks(res.Size)
 	es := uint64(chunkEntrySize(res.Size))
 	tbl := (n - 1) * es
@@ -77,8 +103,7 @@ func openResource(r io.ReaderAt, res resHdr, comp Compression, what string) (*re
 		}
 	}
 	rr.data = int64(res.Offset + tbl)
-	rr.raw = make([]byte, ChunkSize)
-	rr.out = make([]byte, ChunkSize)
+	rr.raw, rr.out = sc.raw, sc.out
 	return rr, nil
 }
 

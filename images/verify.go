@@ -115,8 +115,12 @@ func Verify(path string, opts VerifyOptions) error {
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 256<<10)
+			sc, scErr := newScratch(r.comp)
 			for b := range ch {
-				err := checkBlob(r, b, buf, &done, opts.Progress, total)
+				err := scErr
+				if err == nil {
+					err = checkBlob(r, b, buf, sc, &done, opts.Progress, total)
+				}
 				if err != nil {
 					mu.Lock()
 					verr.Bad = append(verr.Bad, BadStream{Hash: b.hash, Paths: users[b.hash], Err: err})
@@ -137,8 +141,8 @@ func Verify(path string, opts VerifyOptions) error {
 	return nil
 }
 
-func checkBlob(r *Reader, b *blob, buf []byte, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
-	rr, err := openResource(r.f, b.res, r.comp, "stream")
+func checkBlob(r *Reader, b *blob, buf []byte, sc *scratch, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
+	rr, err := openResourceWith(r.f, b.res, r.comp, "stream", sc)
 	if err != nil {
 		return err
 	}
