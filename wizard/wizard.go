@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -225,7 +226,7 @@ func (m *model) Init() tea.Cmd {
 	m.scanning = true
 	ctx, ro := m.ctx, m.o.Run
 	return func() tea.Msg {
-		rep, err := agent.Discover(ctx, !ro.NoDevices, ro.DiskImages, nil)
+		rep, err := agent.Discover(ctx, !ro.NoDevices, ro.DiskImages, slog.New(slog.DiscardHandler))
 		return scanMsg{rep, err}
 	}
 }
@@ -728,7 +729,7 @@ func (m *model) prepare() tea.Cmd {
 	c := *m.s
 	ctx, ro, gen := m.ctx, m.o.Run, m.prepGen
 	return func() tea.Msg {
-		plan, err := agent.Prepare(ctx, &c, ro, nil)
+		plan, err := agent.Prepare(ctx, &c, ro, func(agent.Event) {})
 		return prepMsg{plan, err, gen}
 	}
 }
@@ -786,7 +787,7 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) (*agent.Re
 		m.run.stopAndWait()
 	}
 	if err != nil {
-		if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
+		if !errors.Is(err, tea.ErrProgramPanic) && (errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled)) {
 			if m.runErr != nil {
 				return nil, m.runErr
 			}
