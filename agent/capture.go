@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/scan"
 	"github.com/wdscapture/wdscapture/volume"
 	"github.com/wdscapture/wdscapture/volume/ntfs"
 )
@@ -56,6 +57,9 @@ type CaptureRequest struct {
 	NoWindowsInfo bool
 	// MinFree is free space to keep on the destination beyond the estimate.
 	MinFree uint64
+	// AllowDirty captures an NTFS volume whose dirty flag is set (only on a
+	// person's explicit request; unattended runs never set it).
+	AllowDirty bool
 }
 
 // SourceSpec names a capture source: a directory, or an NTFS volume in a
@@ -109,7 +113,7 @@ func fail(kind ErrorKind, err error) error {
 
 // OpenSource opens a capture source: a directory tree, or an NTFS volume
 // read raw (never mounted, opened read-only).
-func OpenSource(spec SourceSpec, log *slog.Logger) (volume.Source, error) {
+func OpenSource(spec SourceSpec, allowDirty bool, log *slog.Logger) (volume.Source, error) {
 	st, err := os.Stat(spec.Path)
 	if err != nil {
 		return nil, err
@@ -118,7 +122,7 @@ func OpenSource(spec SourceSpec, log *slog.Logger) (volume.Source, error) {
 		return volume.OpenDir(spec.Path, log)
 	}
 	if spec.Size == 0 {
-		v, err := ntfs.OpenFile(spec.Path, ntfs.Options{})
+		v, err := ntfs.OpenFile(spec.Path, ntfs.Options{AllowDirty: allowDirty})
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +132,7 @@ func OpenSource(spec SourceSpec, log *slog.Logger) (volume.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := ntfs.Open(f, spec.Offset, spec.Size, ntfs.Options{})
+	v, err := ntfs.Open(f, spec.Offset, spec.Size, ntfs.Options{AllowDirty: allowDirty})
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s at offset %d: %w", spec.Path, spec.Offset, err)
@@ -148,11 +152,20 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	if req.Append && req.Overwrite {
 		return nil, fail(KindSettings, errors.New("append and overwrite exclude each other"))
 	}
-	src, err := OpenSource(req.Source, log)
+	src, err := OpenSource(req.Source, req.AllowDirty, log)
 	if err != nil {
 		return nil, fail(KindNothing, fmt.Errorf("open source %s: %w", req.Source.Path, err))
 	}
 	defer src.Close()
+	if _, isNTFS := src.(*ntfsSource); isNTFS {
+		h, err := scan.CheckHibernation(volume.FS(src))
+		if err != nil {
+			return nil, fail(KindNothing, fmt.Errorf("%s: check hiberfil.sys: %w", req.Source.Path, err))
+		}
+		if h.Hibernated {
+			return nil, fail(KindNothing, fmt.Errorf("%s: %s (hiberfil.sys starts with %q)", req.Source.Path, scan.StateHibernated.Reason(), h.Signature))
+		}
+	}
 	img := req.Image
 	if !req.NoWindowsInfo {
 		emit(Event{Phase: PhaseScan, Message: "reading the Windows metadata (hives, kernel32.dll)"})

@@ -31,7 +31,7 @@ func parseCompression(s string) (images.Compression, error) {
 
 func runCapture(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("capture", "SRC DEST.wim --name NAME [flags]",
-		"Capture SRC (a directory) into DEST.wim. The file appears under its name\nonly when it is complete; with --append the existing images stay valid\neven if the capture fails or is interrupted.", stderr)
+		"Capture SRC (a directory, or an NTFS volume: a partition image or block\ndevice, read raw and never mounted or written) into DEST.wim. The file appears under its name\nonly when it is complete; with --append the existing images stay valid\neven if the capture fails or is interrupted.", stderr)
 	name := fs.String("name", "", "image name (required; unique within the WIM)")
 	desc := fs.String("description", "", "image description")
 	compress := fs.String("compress", "xpress", "compression: none, xpress or lzx (with --append: the WIM's own)")
@@ -44,6 +44,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	verify := fs.Bool("verify", true, "re-read the written WIM and check every stream")
 	flagsXML := fs.String("flags", "", "the image's FLAGS element (e.g. the edition)")
 	quiet := fs.Bool("quiet", false, "print only errors and the final line")
+	allowDirty := fs.Bool("allow-dirty", false, "capture an NTFS volume whose dirty flag is set (chkdsk is the better fix)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the capture to this file (for performance work)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -96,7 +97,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 		Source: agent.SourceSpec{Path: pos[0]}, Dest: pos[1],
 		Image:       images.ImageOptions{Name: *name, Description: *desc, Boot: *boot, Flags: *flagsXML},
 		Compression: comp, Level: *level, Threads: *threads, Integrity: *check,
-		Append: *appendFlag, Overwrite: *overwrite, Verify: *verify,
+		Append: *appendFlag, Overwrite: *overwrite, Verify: *verify, AllowDirty: *allowDirty,
 	}, log, emit)
 	if err != nil {
 		return captureExit(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/internal/memsource"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -332,5 +335,75 @@ func TestCLIErrorsAndHelp(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, output %q; want exit %d mentioning %q", tc.args, r.code, r.stdout+r.stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// ntfsImage writes src as a WIM and applies it onto a fresh mkntfs image.
+func ntfsImage(t *testing.T, dir string, src *memsource.Source) string {
+	t.Helper()
+	tooltest.Require(t, "mkntfs", "wimapply")
+	wim := filepath.Join(dir, "tree.wim")
+	w, err := images.Create(wim, images.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddImage(context.Background(), src, images.ImageOptions{Name: "tree"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "ntfs.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	tooltest.Run(t, "mkntfs", "-F", "-q", "-f", img)
+	tooltest.Run(t, "wimapply", wim, "1", img)
+	return img
+}
+
+func TestCaptureNTFSImage(t *testing.T) {
+	tooltest.Require(t, "wimcapture", "wimdir")
+	dir := t.TempDir()
+	img := ntfsImage(t, dir, memsource.Rich(memsource.RichOptions{ManyFiles: 50, Depth: 5}))
+	ours := filepath.Join(dir, "ours.wim")
+	if r := runBin(t, "capture", img, ours, "--name", "ntfs", "--compress", "lzx", "--check", "--quiet"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	ref := filepath.Join(dir, "ref.wim")
+	tooltest.Run(t, "wimcapture", img, ref, "--config=/dev/null")
+	a := tooltest.ParseWimdirDetailed(tooltest.Run(t, "wimdir", "--detailed", ours, "1"))
+	b := tooltest.ParseWimdirDetailed(tooltest.Run(t, "wimdir", "--detailed", ref, "1"))
+	if len(a) != len(b) || len(a) < 80 {
+		t.Fatalf("ours lists %d paths, wimlib %d", len(a), len(b))
+	}
+	for p, e := range b {
+		o := a[p]
+		if o == nil {
+			t.Errorf("%s missing from our capture", p)
+			continue
+		}
+		e.LinkGroup, o.LinkGroup = "", ""
+		if fmt.Sprint(*o) != fmt.Sprint(*e) {
+			t.Errorf("%s differs:\nours   %+v\nwimlib %+v", p, *o, *e)
+		}
+	}
+}
+
+func TestRefuseHibernatedVolume(t *testing.T) {
+	dir := t.TempDir()
+	img := ntfsImage(t, dir, memsource.New(
+		memsource.Regular("hiberfil.sys", memsource.Bytes(append([]byte("HIBR"), make([]byte, 8192)...))),
+		memsource.Dir("Windows", memsource.Text("win.ini", "[fonts]")),
+	))
+	r := runBin(t, "capture", img, filepath.Join(dir, "x.wim"), "--name", "x", "--quiet")
+	if r.code != exitNothing || !strings.Contains(r.stderr, "hibernated") {
+		t.Fatalf("exit %d, stderr %q; want exit %d saying the volume is hibernated", r.code, r.stderr, exitNothing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.wim")); err == nil {
+		t.Error("a WIM was written for a hibernated volume")
 	}
 }
