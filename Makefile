@@ -3,9 +3,9 @@ SHELL := /bin/bash
 GO    ?= go
 BUILD ?= build
 BIN   := bin/wdscapture
-APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk dosfstools
+APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs
 # Commands that prove the packages above are installed.
-APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk mkfs.vfat
+APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4
 
 .PHONY: all build test test-short vet fmt-check deps bench demo fuzz clean
 
@@ -45,7 +45,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
 	  done; \
 	done
 
@@ -65,6 +65,10 @@ bench: deps build
 	  rm -f $(BUILD)/corpus-tmp.wim && mv $(CORPUS_NTFS).tmp $(CORPUS_NTFS); \
 	fi
 	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -out $(BUILD)/bench
+
+# demo generates a lab disk and captures it unattended (see scripts/demo.sh).
+demo: deps build
+	BUILD=$(BUILD) BIN=$(BIN) bash scripts/demo.sh
 
 clean:
 	rm -rf $(BIN) $(BUILD)
