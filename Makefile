@@ -1,5 +1,6 @@
 # wdscapture — see README.md.
 SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 GO    ?= go
 BUILD ?= build
 BIN   := bin/wdscapture
