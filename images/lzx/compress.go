@@ -95,6 +95,8 @@ type Compressor struct {
 	// Block layout: block j holds items[bounds[j]:bounds[j+1]].
 	nBlocks    int
 	bounds     [maxBlocks + 1]int
+	sizes      [maxBlocks]int
+	splitFreqs [10]freqSet
 	blockCodes [2]codeSet
 	zeroCodes  codeSet
 
@@ -162,70 +164,117 @@ const (
 	minBlockSize = 4096
 )
 
-// chooseBlocks sets c.bounds/c.nBlocks to the cheapest candidate split.
+// chooseBlocks sets c.bounds/c.nBlocks/c.sizes to the cheapest
+// candidate split. Symbol counts are taken once per quarter and third of
+// the chunk; halves and the whole chunk are sums of quarters.
 func (c *Compressor) chooseBlocks() {
 	c.nBlocks = 1
 	c.bounds[0], c.bounds[1] = 0, c.nItem
-	if !c.p.optimal {
-		return
-	}
 	n := 0
 	for _, it := range c.items[:c.nItem] {
 		n += int(it.length)
 	}
-	best := c.splitBits(c.bounds[:2])
-	var cand [maxBlocks + 1]int
-	for parts := 2; parts <= maxBlocks && n/parts >= minBlockSize; parts++ {
-		// Cut at the first item boundary at or after k*n/parts.
-		cand[0] = 0
-		k, pos := 1, 0
-		for i, it := range c.items[:c.nItem] {
-			if k < parts && pos >= k*n/parts {
-				cand[k] = i
-				k++
+	c.sizes[0] = n
+	if !c.p.optimal || n < 2*minBlockSize {
+		return
+	}
+	var q, t [maxBlocks + 1]int  // item index cuts
+	var qs, ts [maxBlocks + 1]int // byte position of each cut
+	c.cuts(n, 4, q[:], qs[:])
+	c.cuts(n, 3, t[:], ts[:])
+	fs := &c.splitFreqs
+	for k := 0; k < 4; k++ {
+		c.countFreqs(q[k], q[k+1], &fs[k])
+	}
+	addFreqs(&fs[4], &fs[0], &fs[1])
+	addFreqs(&fs[5], &fs[2], &fs[3])
+	addFreqs(&fs[6], &fs[4], &fs[5])
+	best := c.splitBits([]*freqSet{&fs[6]}, []int{n})
+	try := func(parts int, cut, pos []int, f []*freqSet) {
+		var sz [maxBlocks]int
+		for k := 0; k < parts; k++ {
+			sz[k] = pos[k+1] - pos[k]
+			if sz[k] == 0 {
+				return
 			}
-			pos += int(it.length)
 		}
-		if k != parts {
-			continue
-		}
-		cand[parts] = c.nItem
-		if bits := c.splitBits(cand[:parts+1]); bits < best {
+		if bits := c.splitBits(f, sz[:parts]); bits < best {
 			best = bits
 			c.nBlocks = parts
-			copy(c.bounds[:], cand[:parts+1])
+			copy(c.bounds[:], cut[:parts+1])
+			copy(c.sizes[:], sz[:parts])
 		}
+	}
+	half := [3]int{0, q[2], c.nItem}
+	halfPos := [3]int{0, qs[2], n}
+	try(2, half[:], halfPos[:], []*freqSet{&fs[4], &fs[5]})
+	if n >= 3*minBlockSize {
+		for k := 0; k < 3; k++ {
+			c.countFreqs(t[k], t[k+1], &fs[7+k])
+		}
+		try(3, t[:], ts[:], []*freqSet{&fs[7], &fs[8], &fs[9]})
+	}
+	if n >= 4*minBlockSize {
+		try(4, q[:], qs[:], []*freqSet{&fs[0], &fs[1], &fs[2], &fs[3]})
 	}
 }
 
-// splitBits returns the exact size in bits of the chunk sent as the
-// blocks whose item ranges are delimited by bounds.
-func (c *Compressor) splitBits(bounds []int) int {
+// cuts divides the items into parts runs of about n/parts bytes: cut[k]
+// is the first item starting at or after byte k*n/parts, pos[k] where it
+// starts; cut[0] = 0 and cut[parts] = c.nItem.
+func (c *Compressor) cuts(n, parts int, cut, pos []int) {
+	k, p := 1, 0
+	for i, it := range c.items[:c.nItem] {
+		for k < parts && p >= k*n/parts {
+			cut[k], pos[k] = i, p
+			k++
+		}
+		p += int(it.length)
+	}
+	for ; k < parts; k++ {
+		cut[k], pos[k] = c.nItem, n
+	}
+	cut[0], pos[0] = 0, 0
+	cut[parts], pos[parts] = c.nItem, n
+}
+
+func addFreqs(dst, a, b *freqSet) {
+	for i := range dst.main {
+		dst.main[i] = a.main[i] + b.main[i]
+	}
+	for i := range dst.length {
+		dst.length[i] = a.length[i] + b.length[i]
+	}
+	for i := range dst.aligned {
+		dst.aligned[i] = a.aligned[i] + b.aligned[i]
+	}
+	dst.extra = a.extra + b.extra
+	dst.nAligned = a.nAligned + b.nAligned
+}
+
+// splitBits returns the exact size in bits of the chunk sent as blocks
+// with the given symbol counts and sizes.
+func (c *Compressor) splitBits(fs []*freqSet, sizes []int) int {
 	bits := 0
 	prev := &c.zeroCodes
-	for j := 0; j+1 < len(bounds); j++ {
+	for j := range fs {
 		cs := &c.blockCodes[j%2]
-		bits += c.planBlock(bounds[j], bounds[j+1], cs, prev)
+		bits += c.planBlock(fs[j], sizes[j], cs, prev)
 		prev = cs
 	}
 	return bits
 }
 
-// planBlock builds the codes of the block made of items[a:b] into cs and
-// returns its exact size in bits, its code lengths being sent as
-// differences from prev's.
-func (c *Compressor) planBlock(a, b int, cs, prev *codeSet) int {
-	c.countFreqs(a, b)
-	c.buildCodes(cs)
-	cs.size = 0
-	for _, it := range c.items[a:b] {
-		cs.size += int(it.length)
-	}
+// planBlock builds the codes of a block of size bytes with the symbol
+// counts f into cs and returns its exact size in bits, its code lengths
+// being sent as differences from prev's.
+func (c *Compressor) planBlock(f *freqSet, size int, cs, prev *codeSet) int {
+	c.buildCodes(f, cs)
+	cs.size = size
 	bits := 4
 	if cs.size != defaultBlockSize {
 		bits += 16
 	}
-	f := &c.freqs
 	if cs.aligned {
 		bits += numAlignedSyms * 3
 		bits += f.extra - alignedBits*f.nAligned
@@ -247,9 +296,8 @@ func (c *Compressor) planBlock(a, b int, cs, prev *codeSet) int {
 	return bits
 }
 
-// countFreqs fills c.freqs from c.items[a:b].
-func (c *Compressor) countFreqs(a, b int) {
-	f := &c.freqs
+// countFreqs counts the symbols of c.items[a:b] into f.
+func (c *Compressor) countFreqs(a, b int, f *freqSet) {
 	*f = freqSet{}
 	for _, it := range c.items[a:b] {
 		if it.length == 1 {
@@ -274,23 +322,23 @@ func (c *Compressor) countFreqs(a, b int) {
 	}
 }
 
-// buildCodes builds Huffman codes from c.freqs into cs and decides
+// buildCodes builds Huffman codes for the counts f into cs and decides
 // between a verbatim and an aligned offset block.
-func (c *Compressor) buildCodes(cs *codeSet) {
-	c.hb.lengths(c.freqs.main[:], cs.mainLens[:], maxMainCodeLen)
-	c.hb.lengths(c.freqs.length[:], cs.lenLens[:], maxLenCodeLen)
-	c.hb.lengths(c.freqs.aligned[:], cs.alignedLens[:], maxAlignedLen)
+func (c *Compressor) buildCodes(f *freqSet, cs *codeSet) {
+	c.hb.lengths(f.main[:], cs.mainLens[:], maxMainCodeLen)
+	c.hb.lengths(f.length[:], cs.lenLens[:], maxLenCodeLen)
+	c.hb.lengths(f.aligned[:], cs.alignedLens[:], maxAlignedLen)
 	canonicalCodes(cs.mainLens[:], cs.mainCodes[:])
 	canonicalCodes(cs.lenLens[:], cs.lenCodes[:])
 	canonicalCodes(cs.alignedLens[:], cs.alignedCode[:])
 	// An aligned offset block pays 24 bits for its code; it wins when the
 	// aligned symbols then cost less than 3 verbatim bits each.
 	verbatim, aligned := 0, numAlignedSyms*3
-	for i, f := range c.freqs.aligned {
-		verbatim += alignedBits * int(f)
-		aligned += int(cs.alignedLens[i]) * int(f)
+	for i, n := range f.aligned {
+		verbatim += alignedBits * int(n)
+		aligned += int(cs.alignedLens[i]) * int(n)
 	}
-	cs.aligned = c.freqs.nAligned > 0 && aligned < verbatim
+	cs.aligned = f.nAligned > 0 && aligned < verbatim
 }
 
 // writeBlocks writes the chunk as the blocks chosen by chooseBlocks.
@@ -299,7 +347,8 @@ func (c *Compressor) writeBlocks() {
 	for j := 0; j < c.nBlocks; j++ {
 		a, b := c.bounds[j], c.bounds[j+1]
 		cs := &c.blockCodes[j%2]
-		c.planBlock(a, b, cs, prev)
+		c.countFreqs(a, b, &c.freqs)
+		c.planBlock(&c.freqs, c.sizes[j], cs, prev)
 		c.writeBlock(a, b, cs, prev)
 		prev = cs
 	}

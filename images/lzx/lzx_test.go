@@ -158,7 +158,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("round trip mismatch at byte %d", firstDiff(got, src))
 				}
 				// The exact size the block chooser works with must match.
-				if want := (c.splitBits(c.bounds[:c.nBlocks+1]) + 15) / 16 * 2; want != k {
+				if want := chosenBytes(c); want != k {
 					t.Errorf("predicted %d bytes, wrote %d", want, k)
 				}
 			})
@@ -570,8 +570,42 @@ func TestBlockSplit(t *testing.T) {
 			t.Fatalf("level %d: mismatch at %d", lv, firstDiff(got, src))
 		}
 		// The size chooseBlocks predicted must be what was written.
-		if want := (c.splitBits(c.bounds[:c.nBlocks+1]) + 15) / 16 * 2; want != k {
+		if want := chosenBytes(c); want != k {
 			t.Errorf("level %d: predicted %d bytes, wrote %d", lv, want, k)
+		}
+	}
+}
+
+// chosenBytes returns the size the block chooser computed for the blocks
+// of the last Compress call.
+func chosenBytes(c *Compressor) int {
+	var fs [maxBlocks]freqSet
+	var ptrs []*freqSet
+	for j := 0; j < c.nBlocks; j++ {
+		c.countFreqs(c.bounds[j], c.bounds[j+1], &fs[j])
+		ptrs = append(ptrs, &fs[j])
+	}
+	return (c.splitBits(ptrs, c.sizes[:c.nBlocks]) + 15) / 16 * 2
+}
+
+// TestDeterministic checks that a chunk's compressed form does not depend
+// on what the Compressor did before, so that WIMs written by a pool of
+// workers are reproducible.
+func TestDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	target := x86Like(rng, ChunkSize)
+	others := [][]byte{x86Like(rng, ChunkSize), repeatOffsets(rng, 20000), bytes.Repeat([]byte("ab"), 9000)}
+	for _, lv := range levels {
+		want := make([]byte, ChunkSize)
+		k := NewCompressor(lv.level).Compress(want, target)
+		for i, o := range others {
+			c := NewCompressor(lv.level)
+			scratch := make([]byte, ChunkSize)
+			c.Compress(scratch, o)
+			got := make([]byte, ChunkSize)
+			if n := c.Compress(got, target); n != k || !bytes.Equal(got[:n], want[:k]) {
+				t.Errorf("%s: output after chunk %d differs from a fresh compressor's (%d vs %d bytes)", lv.name, i, n, k)
+			}
 		}
 	}
 }

@@ -24,13 +24,18 @@ func hash3(b []byte, i int) uint32 {
 // while inserting the new position.
 type btFinder struct {
 	head  [hashSize]int32
-	hash2 [hash2Size]int32 // last position per 2-byte prefix (validated on use)
+	hash2 [hash2Size]int32 // last position per hashed 2-byte prefix (checked on use)
 	child [2 * ChunkSize]int32
 }
 
+// reset forgets all positions, so that a chunk's matches (and so its
+// compressed form) never depend on the chunks compressed before it.
 func (f *btFinder) reset() {
 	for i := range f.head {
 		f.head[i] = -1
+	}
+	for i := range f.hash2 {
+		f.hash2[i] = -1
 	}
 }
 

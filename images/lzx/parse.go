@@ -164,8 +164,8 @@ func (c *Compressor) parseOptimal(buf []byte) {
 	c.findMatches(buf)
 	c.parseGreedy(buf)
 	for pass := 0; pass < c.p.passes; pass++ {
-		c.countFreqs(0, c.nItem)
-		c.buildCodes(&c.codes)
+		c.countFreqs(0, c.nItem, &c.freqs)
+		c.buildCodes(&c.freqs, &c.codes)
 		c.setCostsFromCodes()
 		c.minCostPath(buf, c.p.coarse && pass < c.p.passes-1)
 	}

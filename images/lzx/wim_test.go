@@ -55,7 +55,7 @@ func windowsProgram(t testing.TB) []byte {
 			return
 		}
 		out := filepath.Join(dir, "hello.exe")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, ".")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 		if b, err := cmd.CombinedOutput(); err != nil {
