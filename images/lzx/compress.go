@@ -178,7 +178,7 @@ func (c *Compressor) chooseBlocks() {
 	if !c.p.optimal || n < 2*minBlockSize {
 		return
 	}
-	var q, t [maxBlocks + 1]int  // item index cuts
+	var q, t [maxBlocks + 1]int   // item index cuts
 	var qs, ts [maxBlocks + 1]int // byte position of each cut
 	c.cuts(n, 4, q[:], qs[:])
 	c.cuts(n, 3, t[:], ts[:])
