@@ -179,7 +179,18 @@ func FindSystemRoot(fsys fs.FS) (string, error) {
 
 // reader gathers warnings while deriving the info.
 type reader struct {
+	hive     string // "SOFTWARE" or "SYSTEM", for warnings
 	warnings []string
+}
+
+// valueWarning records why key\name was not used: "not present" when the
+// key or value is absent (normal on some Windows versions), else the error.
+func (r *reader) valueWarning(key, name string, err error) {
+	if errors.Is(err, regf.ErrKeyNotFound) || errors.Is(err, regf.ErrValueNotFound) {
+		r.warnf("%s %s\\%s: not present", r.hive, key, name)
+		return
+	}
+	r.warnf("%s %s\\%s: %v", r.hive, key, name, err)
 }
 
 func (r *reader) warnf(format string, args ...any) {
@@ -209,10 +220,12 @@ func Read(fsys fs.FS) (*Info, []string, error) {
 		}
 	}
 	if h, closeFn := r.openHive(fsys, sr.software, "SOFTWARE"); h != nil {
+		r.hive = "SOFTWARE"
 		r.software(h, info)
 		closeFn()
 	}
 	if h, closeFn := r.openHive(fsys, sr.system, "SYSTEM"); h != nil {
+		r.hive = "SYSTEM"
 		r.system(h, &info.Windows)
 		closeFn()
 	}
@@ -336,14 +349,14 @@ func (r *reader) str(h *regf.Reader, key, name string) (string, bool) {
 		err = fmt.Errorf("%d bytes is not valid UTF-16: %w", len(d), regf.ErrUnsupported)
 	}
 	if err != nil {
-		r.warnf("%s\\%s: %v", key, name, err)
+		r.valueWarning(key, name, err)
 		return "", false
 	}
 	s, ok := xmlText(d)
 	if !ok {
 		// wimlib copies such text into the XML as is, which makes the
 		// WIM's XML unparsable (wiminfo then fails with error 73).
-		r.warnf("%s\\%s: text has characters XML cannot hold; skipped", key, name)
+		r.warnf("%s %s\\%s: text has characters XML cannot hold; skipped", r.hive, key, name)
 		return "", false
 	}
 	return s, true
@@ -409,7 +422,7 @@ func (r *reader) num(h *regf.Reader, key, name string) (int64, bool) {
 		}
 	}
 	if err != nil {
-		r.warnf("%s\\%s: %v", key, name, err)
+		r.valueWarning(key, name, err)
 		return 0, false
 	}
 	return n, true
