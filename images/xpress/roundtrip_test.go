@@ -248,27 +248,29 @@ func (s *itemStream) check(t *testing.T) {
 	s.items, s.want = s.items[:0], s.want[:0]
 }
 
-// TestEveryOffset encodes a length-3 match at every offset 1..65535, packed
-// into 64 KiB streams: each stream starts with enough random literals to
-// reach its largest offset, then holds as many matches as still fit.
+// TestEveryOffset encodes a length-3 match at every offset a 64 KiB chunk
+// can hold, packed into 64 KiB streams: each stream starts with enough random
+// literals to reach its largest offset, then holds as many matches as fit.
+// A match at offset o needs o bytes before it and 3 of its own, so offsets
+// above 65533 (the format allows up to 65535) cannot occur in one chunk.
 func TestEveryOffset(t *testing.T) {
+	const maxChunkOffset = MaxChunkSize - minMatch
 	r := rand.New(rand.NewPCG(5, 6))
 	s := &itemStream{c: NewCompressor(LevelFast), d: NewDecompressor()}
 	streams := 0
-	for next := 1; next <= maxOffset; {
-		prefix := min((3*next+MaxChunkSize-3)/4, maxOffset)
-		prefix = max(prefix, next)
+	for next := 1; next <= maxChunkOffset; {
+		prefix := max(min((3*next+MaxChunkSize)/4, maxChunkOffset), next)
 		for range prefix {
 			s.literal(byte(r.Uint32()))
 		}
-		for next <= maxOffset && next <= len(s.want) && len(s.want)+3 <= MaxChunkSize {
-			s.match(3, next)
+		for next <= maxChunkOffset && next <= len(s.want) && len(s.want)+minMatch <= MaxChunkSize {
+			s.match(minMatch, next)
 			next++
 		}
 		s.check(t)
 		streams++
 	}
-	t.Logf("offsets 1..65535 covered in %d streams", streams)
+	t.Logf("offsets 1..%d covered in %d streams", maxChunkOffset, streams)
 }
 
 // TestEveryLength encodes a match of every length 3..4096 (packed into 64 KiB
@@ -288,20 +290,25 @@ func TestEveryLength(t *testing.T) {
 	}
 	lengths = append(lengths, 17, 18, 19, 272, 273, 274, 32767, 32768, 65534, 65535)
 	offsets := []int{1, 2, 3, 7, 8, 9, 100, 1000}
+	const prefix = 1000
 	for k, l := range lengths {
-		if len(s.want)+2+l > MaxChunkSize {
+		if len(s.want) > 0 && len(s.want)+1+l > MaxChunkSize {
 			s.check(t)
 		}
-		if len(s.want) == 0 {
+		if len(s.want) == 0 && prefix+1+l <= MaxChunkSize {
 			for _, b := range []byte("the lazy dog jumps over the quick brown fox. 0123456789") {
 				s.literal(b)
 			}
-			for len(s.want) < 1000 {
+			for len(s.want) < prefix {
 				s.match(10, 7)
 			}
 		}
+		off := offsets[k%len(offsets)]
+		if off > len(s.want)+1 {
+			off = 1
+		}
 		s.literal(byte(k))
-		s.match(l, offsets[k%len(offsets)])
+		s.match(l, off)
 	}
 	s.check(t)
 }
