@@ -292,7 +292,11 @@ func insertAttr(t testing.TB, b []byte, typ uint32, value []byte) {
 		if at == atEnd || at > typ {
 			break
 		}
-		pos += int(binary.LittleEndian.Uint32(b[pos+4:]))
+		l := int(binary.LittleEndian.Uint32(b[pos+4:]))
+		if l <= 0 || pos+l > used {
+			t.Fatalf("bad attribute length %d at %d", l, pos)
+		}
+		pos += l
 	}
 	copy(b[pos+alen:used+alen], append([]byte(nil), b[pos:used]...))
 	a := b[pos : pos+alen]
@@ -395,4 +399,73 @@ func insertIndexRootEntry(t testing.TB, b []byte, name string, entry []byte) {
 		return
 	}
 	t.Fatalf("no $INDEX_ROOT %s", name)
+}
+
+// growAttrValue appends n zero bytes to the resident value of attribute
+// typ in a plain MFT record.
+func growAttrValue(t testing.TB, b []byte, typ uint32, n int) {
+	t.Helper()
+	used := int(binary.LittleEndian.Uint32(b[0x18:]))
+	if used+n > int(binary.LittleEndian.Uint32(b[0x1C:])) || n%8 != 0 {
+		t.Fatal("no room in the record")
+	}
+	for off := int(binary.LittleEndian.Uint16(b[0x14:])); binary.LittleEndian.Uint32(b[off:]) != atEnd; off += int(binary.LittleEndian.Uint32(b[off+4:])) {
+		if binary.LittleEndian.Uint32(b[off:]) != typ {
+			continue
+		}
+		end := off + int(binary.LittleEndian.Uint32(b[off+4:]))
+		copy(b[end+n:used+n], append([]byte(nil), b[end:used]...))
+		clear(b[end : end+n])
+		for _, f := range []int{off + 4, off + 16, 0x18} {
+			binary.LittleEndian.PutUint32(b[f:], binary.LittleEndian.Uint32(b[f:])+uint32(n))
+		}
+		return
+	}
+	t.Fatalf("no attribute 0x%x", typ)
+}
+
+// TestSecurityIDs covers both places a descriptor can live. wimapply (via
+// NTFS-3G) stores descriptors inline in $SECURITY_DESCRIPTOR with a 48-byte
+// $STANDARD_INFORMATION; Windows stores them once in $Secure:$SDS and
+// refers to them by the security id of a 72-byte $STANDARD_INFORMATION.
+// The fixture upgrades two files to the Windows form, pointing at the
+// descriptors mkntfs put in $SDS, and keeps their inline attribute, which
+// must then be ignored — as NTFS-3G and wimlib do.
+func TestSecurityIDs(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply", "wimdir")
+	tree := t.TempDir()
+	for _, n := range []string{"inline.txt", "sds100.txt", "sds101.txt"} {
+		writeFile(t, tree, n, []byte(n))
+	}
+	img := imageFromTree(t, tree, 16)
+	v := openImage(t, img, Options{})
+	if len(v.sdIndex) < 2 {
+		t.Fatalf("fixture assumption: mkntfs's $SDS holds 2+ descriptors, has %d", len(v.sdIndex))
+	}
+	_, ents := walkRecords(t, v)
+	for name, id := range map[string]uint32{"/sds100.txt": 0x100, "/sds101.txt": 0x101} {
+		patchRecord(t, img, ents[name].Handle.(*handle).num, func(b []byte) {
+			si := attrValueOffset(t, b, atStandardInformation)
+			if l := binary.LittleEndian.Uint32(b[si-24+16:]); l != 48 {
+				t.Fatalf("fixture assumption: 48-byte $STANDARD_INFORMATION, have %d", l)
+			}
+			growAttrValue(t, b, atStandardInformation, 24)
+			binary.LittleEndian.PutUint32(b[si+0x34:], id)
+		})
+	}
+	v2, got, ents2 := compareImage(t, img)
+	inline := ents2["/inline.txt"].Security
+	for name, id := range map[string]uint32{"/sds100.txt": 0x100, "/sds101.txt": 0x101} {
+		loc := v2.sdIndex[id]
+		want := make([]byte, loc.length)
+		if _, err := v2.sds.readAt(want, loc.off, nil); err != nil {
+			t.Fatal(err)
+		}
+		if sd := ents2[name].Security; !bytes.Equal(sd, want) || bytes.Equal(sd, inline) {
+			t.Errorf("%s: SD %x, want $SDS id 0x%x %x (inline one is %x)", name, sd, id, want, inline)
+		}
+	}
+	if got["/sds100.txt"].SD == got["/sds101.txt"].SD {
+		t.Errorf("ids 0x100 and 0x101 gave the same descriptor")
+	}
 }

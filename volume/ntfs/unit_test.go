@@ -163,3 +163,53 @@ func TestApplyFixups(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexSDS lays out $SDS as Windows does — 256 KiB blocks each
+// followed by its mirror — with entries in the first and third block and
+// different bytes in the mirror, and checks every id resolves to its
+// primary copy.
+func TestIndexSDS(t *testing.T) {
+	sds := make([]byte, 3*sdsBlock+1000)
+	put := func(pos int, id uint32, sd []byte) int {
+		binary.LittleEndian.PutUint32(sds[pos:], 0x1234) // hash (not checked)
+		binary.LittleEndian.PutUint32(sds[pos+4:], id)
+		binary.LittleEndian.PutUint64(sds[pos+8:], uint64(pos))
+		binary.LittleEndian.PutUint32(sds[pos+16:], uint32(20+len(sd)))
+		copy(sds[pos+20:], sd)
+		return pos + (20+len(sd)+15)&^15
+	}
+	want := map[uint32][]byte{}
+	pos := 0
+	for id := uint32(0x100); id < 0x110; id++ {
+		want[id] = makeSD(int(id))
+		pos = put(pos, id, want[id])
+	}
+	// The mirror block: same ids, other bytes; must be ignored.
+	mpos := sdsBlock
+	for id := uint32(0x100); id < 0x104; id++ {
+		mpos = put(mpos, id, []byte("mirror copy"))
+	}
+	pos = 2 * sdsBlock
+	for id := uint32(0x200); id < 0x204; id++ {
+		want[id] = makeSD(int(id))
+		pos = put(pos, id, want[id])
+	}
+	d := &streamDesc{v: &Volume{clusterSize: 4096}, isRes: true, resident: sds, size: int64(len(sds)), initSize: int64(len(sds))}
+	idx, err := indexSDS(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != len(want) {
+		t.Errorf("%d ids indexed, want %d", len(idx), len(want))
+	}
+	for id, sd := range want {
+		loc, ok := idx[id]
+		if !ok {
+			t.Errorf("id 0x%x missing", id)
+			continue
+		}
+		if got := sds[loc.off : loc.off+loc.length]; !bytes.Equal(got, sd) {
+			t.Errorf("id 0x%x: %x, want %x", id, got, sd)
+		}
+	}
+}
