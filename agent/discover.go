@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/wdscapture/wdscapture/metadata"
 	"github.com/wdscapture/wdscapture/scan"
@@ -101,9 +102,19 @@ func windowsImageOptions(src volume.Source, opts *ImageXML, log *slog.Logger) *m
 		}
 		return nil
 	}
-	if len(warns) > 0 {
-		log.Warn(fmt.Sprintf("Windows metadata: %d values could not be read and are left out of the image XML", len(warns)), "first", warns[0])
-		for _, w := range warns[1:] {
+	// Absent values are normal (no ImageState before Sysprep, no version
+	// numbers on Windows 7); damaged ones deserve one warning.
+	var damaged []string
+	for _, w := range warns {
+		if strings.Contains(w, "not present") {
+			log.Debug("Windows metadata: " + w)
+		} else {
+			damaged = append(damaged, w)
+		}
+	}
+	if len(damaged) > 0 {
+		log.Warn(fmt.Sprintf("Windows metadata: %d values could not be read and are left out of the image XML", len(damaged)), "first", damaged[0])
+		for _, w := range damaged[1:] {
 			log.Debug("Windows metadata: " + w)
 		}
 	}

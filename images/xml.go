@@ -1,7 +1,6 @@
 package images
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
@@ -113,11 +112,13 @@ func parseXML(b []byte) ([]ImageInfo, error) {
 	return out, nil
 }
 
+// escape escapes text as wimlib and DISM do: &, <, > and CR only (quotes,
+// tabs and newlines are legal in element text).
 func escape(s string) string {
-	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
+	return xmlTextEscaper.Replace(s)
 }
+
+var xmlTextEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#13;")
 
 func timeXML(tag string, t uint64) string {
 	return fmt.Sprintf("<%s><HIGHPART>0x%08X</HIGHPART><LOWPART>0x%08X</LOWPART></%s>", tag, t>>32, t&0xFFFFFFFF, tag)
