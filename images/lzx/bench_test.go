@@ -1,6 +1,9 @@
 package lzx
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -83,5 +86,37 @@ func BenchmarkDecompress(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkWimlibCapture times wimcapture --compress=LZX (wimlib's default
+// level 50, one thread) on the same data as BenchmarkCompress, as the
+// reference for its MB/s. It includes wimcapture's own overhead (process
+// start, reading files, SHA-1), so it slightly flatters our codec.
+func BenchmarkWimlibCapture(b *testing.B) {
+	wimcapture := needTool(b, "wimcapture")
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for _, kind := range []string{"gobinary", "gosource"} {
+		var data []byte
+		for _, c := range benchChunks(b, kind) {
+			data = append(data, c...)
+		}
+		total += len(data)
+		if err := os.WriteFile(filepath.Join(src, kind), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(total))
+	for b.Loop() {
+		out := filepath.Join(dir, "out.wim")
+		os.Remove(out)
+		if o, err := exec.Command(wimcapture, src, out, "--compress=LZX", "--threads=1", "--no-acls").CombinedOutput(); err != nil {
+			b.Fatalf("wimcapture: %v: %s", err, o)
+		}
 	}
 }

@@ -82,8 +82,10 @@ type Compressor struct {
 
 	// Match cache for the optimal parser: matches of position i are
 	// cache[start[i]:start[i+1]].
-	cache [ChunkSize * 8]match
-	start [ChunkSize + 1]int32
+	cache    [ChunkSize * 8]match
+	cacheLen int // entries of cache in use (lowered by tests)
+	start    [ChunkSize + 1]int32
+	scratch  [maxMatch + 1]match
 
 	nodes [ChunkSize + 1]node
 	reps  [ChunkSize + 1][4]uint16 // repeat offsets at each reached position (4th unused: 8-byte moves)
@@ -120,7 +122,9 @@ type Compressor struct {
 // NewCompressor returns a Compressor for the given level (LevelFast,
 // LevelDefault or LevelMax; other values are clamped to that range).
 func NewCompressor(level int) *Compressor {
-	return &Compressor{p: levelParams(level)}
+	c := &Compressor{p: levelParams(level)}
+	c.cacheLen = len(c.cache)
+	return c
 }
 
 // Compress writes the compressed form of src (len(src) <= ChunkSize) into

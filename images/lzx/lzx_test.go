@@ -609,3 +609,28 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchCacheFull forces the match cache to overflow (as pathological
+// data could) and checks that the output stays exact.
+func TestMatchCacheFull(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	src := x86Like(rng, ChunkSize)
+	for _, limit := range []int{0, 1, 300, 5000} {
+		for _, lv := range []int{LevelDefault, LevelMax} {
+			c := NewCompressor(lv)
+			c.cacheLen = limit
+			dst := make([]byte, ChunkSize)
+			k := c.Compress(dst, src)
+			if k == 0 {
+				t.Fatalf("cache %d, level %d: not compressed", limit, lv)
+			}
+			got := make([]byte, len(src))
+			if err := NewDecompressor().Decompress(got, dst[:k]); err != nil {
+				t.Fatalf("cache %d, level %d: %v", limit, lv, err)
+			}
+			if !bytes.Equal(got, src) {
+				t.Fatalf("cache %d, level %d: mismatch at %d", limit, lv, firstDiff(got, src))
+			}
+		}
+	}
+}

@@ -131,17 +131,21 @@ func (c *Compressor) findMatches(buf []byte) {
 	n := len(buf)
 	nice, depth := c.p.nice, c.p.depth
 	pos := 0
+	limit := c.cacheLen
 	for i := 0; i < n; {
 		c.start[i] = int32(pos)
+		// One advance records fewer than maxMatch matches (their lengths
+		// strictly increase), so with maxMatch free entries they fit in
+		// place without append ever reallocating.
 		var ms []match
-		if len(c.cache)-pos >= maxMatch {
-			ms = f.advance(buf, i, nice, depth, c.cache[pos:pos], true)
+		if limit-pos >= maxMatch {
+			ms = f.advance(buf, i, nice, depth, c.cache[pos:pos:limit], true)
 		} else {
-			// Cache nearly full (very unusual): keep only the longest.
-			ms = f.advance(buf, i, nice, depth, c.cache[pos:pos], len(c.cache)-pos >= 1)
-			if len(ms) > 1 {
-				ms[0] = ms[len(ms)-1]
-				ms = ms[:1]
+			// Cache nearly full (pathological data): keep the longest only.
+			found := f.advance(buf, i, nice, depth, c.scratch[:0], true)
+			if len(found) > 0 && pos < limit {
+				c.cache[pos] = found[len(found)-1]
+				ms = c.cache[pos : pos+1]
 			}
 		}
 		pos += len(ms)
