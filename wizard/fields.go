@@ -153,7 +153,7 @@ func localDest(dest string, drives map[string]string) (string, error) {
 	}
 	dir, found := drives[strings.ToUpper(string(letter))]
 	if !found {
-		return "", fmt.Errorf("drive %c: is not mounted in the capture environment (start wdscapture with --drive %c=/mount/point) ; or give a path such as /mnt/images/ref.wim", letter, letter)
+		return "", fmt.Errorf("drive %c: is not mounted in the capture environment (start wdscapture with --drive %c=/mount/point), or give a path such as /mnt/images/ref.wim", letter, letter)
 	}
 	return filepath.Join(dir, filepath.FromSlash(strings.ReplaceAll(rest, `\`, "/"))), nil
 }

@@ -726,6 +726,21 @@ func (m *model) show(p pageID) {
 // prepare runs agent.Prepare on a copy of the answers.
 func (m *model) prepare() tea.Cmd {
 	m.preparing, m.plan, m.prepErr, m.errPage = true, nil, nil, -1
+	// The wizard's own checks first, also for the pages the INF skipped
+	// (a drive letter that is not mounted, say). The volume is left to
+	// Prepare: VolumeToCapture may name a path the scan does not list.
+	for _, p := range []pageID{pageSource, pageDest, pageUpload} {
+		for _, f := range m.visible(p) {
+			if f.key == "Volume" {
+				continue
+			}
+			if !m.leave(f) {
+				m.preparing = false
+				m.prepErr, m.errPage = fmt.Errorf("%s: %s", f.label, f.err), p
+				return nil
+			}
+		}
+	}
 	c := *m.s
 	ctx, ro, gen := m.ctx, m.o.Run, m.prepGen
 	return func() tea.Msg {
