@@ -634,3 +634,30 @@ func TestMatchCacheFull(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignForBytes checks the padding before an uncompressed block's raw
+// bytes: up to the next 16-bit boundary, or a whole word when the stream
+// is already on one.
+func TestAlignForBytes(t *testing.T) {
+	src := make([]byte, 16)
+	tests := []struct {
+		consumed uint
+		wantPos  int
+	}{
+		{0, 2}, {1, 2}, {15, 2}, {16, 4}, {17, 4}, {20, 4}, {32, 6}, {47, 6},
+	}
+	for _, tc := range tests {
+		var br bitReader
+		br.init(src)
+		for left := tc.consumed; left > 0; {
+			k := min(left, 16)
+			br.bits(k)
+			left -= k
+		}
+		br.ensure(48) // buffered but unconsumed words must be given back
+		br.alignForBytes()
+		if br.pos != tc.wantPos {
+			t.Errorf("after %d bits: raw bytes start at %d, want %d", tc.consumed, br.pos, tc.wantPos)
+		}
+	}
+}
