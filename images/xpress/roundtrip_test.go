@@ -401,3 +401,30 @@ func realFiles(t testing.TB, limit int) [][]byte {
 	}
 	return files
 }
+
+// TestNoAllocations checks that compressing and decompressing a chunk, once
+// the codec objects exist, allocates nothing.
+func TestNoAllocations(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	src := genText(r, 32768)
+	dst := make([]byte, len(src))
+	got := make([]byte, len(src))
+	d := NewDecompressor()
+	for _, lv := range levels {
+		c := NewCompressor(lv)
+		var n int
+		if a := testing.AllocsPerRun(5, func() { n = c.Compress(dst, src) }); a != 0 {
+			t.Errorf("level %d: Compress allocates %v times per chunk", lv, a)
+		}
+		if n == 0 {
+			t.Fatalf("level %d: text not compressed", lv)
+		}
+		if a := testing.AllocsPerRun(5, func() {
+			if err := d.Decompress(got, dst[:n]); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("Decompress allocates %v times per chunk", a)
+		}
+	}
+}
