@@ -16,6 +16,10 @@
 // in the same chunk, coded with a 20-symbol pretree that also has run
 // codes.
 //
+// A Compressor holds about 2.6 MB of working memory and a Decompressor a
+// few KB; neither allocates per chunk, and neither is safe for concurrent
+// use, so a writer gives each worker its own.
+//
 // The references used are the Microsoft "LZX DELTA Compression and
 // Decompression" specification ([MS-PATCH]) and the behaviour of wimlib,
 // against which the tests check this package.
@@ -30,10 +34,11 @@ const (
 	// LevelFast uses a lazy parser with a hash-chain match finder.
 	LevelFast = 1
 	// LevelDefault uses a binary-tree match finder and a cost-driven
-	// near-optimal parser refined over two passes.
+	// near-optimal parser refined over two passes, and splits a chunk into
+	// several blocks when that is smaller.
 	LevelDefault = 2
 	// LevelMax spends more effort than LevelDefault: deeper match search
-	// and more refinement passes.
+	// and a third refinement pass.
 	LevelMax = 3
 )
 

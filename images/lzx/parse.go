@@ -97,12 +97,11 @@ func (c *Compressor) parseLazy(buf []byte) {
 		// Lazy step: look one position ahead.
 		if l < c.p.nice && i+1 < n {
 			nl, no := f.longest(buf, i+1, c.p.nice, c.p.depth/2+1)
-			l2, code2, score2 := best(i+1, nl, no)
+			l2, _, score2 := best(i+1, nl, no)
 			if l2 >= minMatch && score2 > score+4 {
 				emitLit(i)
 				i++
 				ml, mo = nl, no
-				_ = code2
 				continue
 			}
 			take(i, l, code)
