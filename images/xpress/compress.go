@@ -10,6 +10,10 @@ const (
 	// len3TooFar: a length-3 match this far back costs about as much as
 	// three literals, so the lazy parser passes it up.
 	len3TooFar = 4096
+	// After 1<<skipShift searches in a row find nothing, the lazy parser
+	// starts skipping positions, up to maxSkip at a time.
+	skipShift = 8
+	maxSkip   = 7
 	// itemOffMask selects an item's offset; 0 marks a literal.
 	itemOffMask = 0xffff
 )
@@ -227,6 +231,7 @@ func (c *Compressor) parseLazy(src []byte) int {
 	k := 0
 	i := 0
 	last := n - 4 // last position the match finder can hash
+	misses := 0   // positions searched in a row without a match
 	for i < n {
 		if i > last {
 			k = c.recordLiteral(k, src[i])
@@ -237,8 +242,16 @@ func (c *Compressor) parseLazy(src []byte) int {
 		if length < minMatch || (length == minMatch && offset >= len3TooFar) {
 			k = c.recordLiteral(k, src[i])
 			i++
+			// In data that does not compress (already compressed files),
+			// search fewer positions the longer nothing is found.
+			misses++
+			for skip := min(misses>>skipShift, maxSkip); skip > 0 && i < n; skip-- {
+				k = c.recordLiteral(k, src[i])
+				i++
+			}
 			continue
 		}
+		misses = 0
 		// Lazy step: a better match one byte later wins over this one;
 		// "better" weighs length against offset bits.
 		done := i // positions up to done are in the match finder
