@@ -14,6 +14,10 @@ const (
 	// starts skipping positions, up to maxSkip at a time.
 	skipShift = 8
 	maxSkip   = 7
+	// Only the first and last longKeep positions of a match of longMatch
+	// bytes or more go into the match finder.
+	longMatch = 256
+	longKeep  = 16
 	// itemOffMask selects an item's offset; 0 marks a literal.
 	itemOffMask = 0xffff
 )
@@ -267,7 +271,17 @@ func (c *Compressor) parseLazy(src []byte) int {
 			break
 		}
 		k = c.recordMatch(k, length, offset)
-		for j := done + 1; j < i+length && j <= last; j++ {
+		end := min(i+length, last+1)
+		j := done + 1
+		if length >= longMatch {
+			// Inside a very long match (runs of zeros, duplicated blocks)
+			// every position would hash alike: keep the first and last few.
+			for ; j < i+longKeep; j++ {
+				c.insert(src, j)
+			}
+			j = max(j, end-longKeep)
+		}
+		for ; j < end; j++ {
 			c.insert(src, j)
 		}
 		i += length
