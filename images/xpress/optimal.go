@@ -94,7 +94,8 @@ func (c *Compressor) findMatches(src []byte) int {
 			end := min(i+best, n)
 			for j := i + 1; j < end; j++ {
 				o.nmatch[j] = 0
-				if j <= last {
+				long := best >= longMatch && j >= i+longKeep && j < end-longKeep
+				if j <= last && !long {
 					c.insert(src, j)
 				}
 			}
