@@ -16,8 +16,8 @@ import (
 // wdsBinary is the wdscapture command built by TestMain for the tmux tests;
 // buildErr says why it could not be built.
 var (
-	wdsBinary   string
-	buildErr error
+	wdsBinary string
+	buildErr  error
 )
 
 func TestMain(m *testing.M) {
