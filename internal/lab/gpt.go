@@ -49,7 +49,7 @@ func guidBytes(s string) ([16]byte, error) {
 			hexs = append(hexs, s[i])
 		}
 	}
-	if len(hexs) != 32 || len(s) != 36 {
+	if len(hexs) != 32 || len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return g, fmt.Errorf("bad GUID %q", s)
 	}
 	for i := range raw {
