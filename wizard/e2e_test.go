@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wdscapture/wdscapture/internal/lab"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -132,16 +134,26 @@ func title(screen string) string { return strings.TrimSpace(strings.SplitN(scree
 // volume, type the name, choose LZX, capture; wiminfo checks the WIM.
 func TestE2EWizard(t *testing.T) {
 	tooltest.Require(t, "tmux", "wiminfo")
+	tooltest.Require(t, "mkntfs", "wimapply")
 	dir := t.TempDir()
-	img := labDisk(t, dir, "disk.img", generalized)
+	// The lab reference PC: ESP, MSR, a generalized Windows 11 (C:), a
+	// Windows 10 that is not generalized, recovery.
+	img := filepath.Join(dir, "disk.img")
+	if err := lab.Generate(img, lab.Options{SecondWindows: true, Files: 40, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
 	wim := filepath.Join(dir, "images", "e2e.wim")
 	r := startTmux(t, dir, "--disk", img, "--no-devices", "--root", filepath.Join(dir, "no-root"))
 	r.wait("No WDSCapture.inf was found")
-	r.wait("1 hold(s) a generalized Windows")
+	r.wait("hold(s) a generalized Windows")
 	r.keys("Enter")
 	s := r.wait("Volume to capture")
+	t.Logf("source page:\n%s", s)
 	if !strings.Contains(s, "[*] C: Windows 11 Enterprise 10.0.22631") {
 		t.Errorf("the source page does not offer C:\n%s", s)
+	}
+	if !strings.Contains(s, "x  D: Windows 10 Pro") || !strings.Contains(s, "not generalized") {
+		t.Errorf("the source page does not show the refused Windows 10 with its reason:\n%s", s)
 	}
 	r.keys("Enter", "C-u", "text:E2E image", "Enter", "text:made in tmux", "Enter")
 	r.wait("WIM file")

@@ -382,7 +382,7 @@ func (m *model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case pageProgress:
 		return m.progressKey(k)
 	case pageFinish:
-		if k.String() == "ctrl+c" || k.String() == "esc" {
+		if k.String() == "ctrl+c" || k.String() == "esc" || k.String() == "enter" && len(m.visible(pageFinish)) == 0 {
 			return m, tea.Quit
 		}
 		return m.fieldKey(k)

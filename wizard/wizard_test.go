@@ -3,6 +3,7 @@ package wizard
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -344,3 +345,37 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 var _ = context.Background
+
+// TestProgressPage feeds agent events to the progress page: phase, bar,
+// bytes, files, rate, ETA, the current path and the newest log lines.
+func TestProgressPage(t *testing.T) {
+	m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
+	m.page = pageProgress
+	var es []agent.Event
+	for i := 1; i <= 30; i++ {
+		es = append(es, agent.Event{Phase: agent.PhaseScan, Message: fmt.Sprintf("message %d", i), Warning: i == 30})
+	}
+	es = append(es, agent.Event{Phase: agent.PhaseWrite, BytesDone: 3 << 30, BytesTotal: 12 << 30, FilesDone: 2500, FilesTotal: 10000,
+		Path: `\Windows\System32\DriverStore\FileRepository\` + strings.Repeat("long", 30) + `\driver.sys`, Rate: 52 << 20, ETA: 177*time.Second + 300*time.Millisecond})
+	m.handleEvents(es)
+	v := m.View()
+	fits(t, v, 80, 25)
+	for _, want := range []string{"Phase: write", " 25.0%", "3.0 GiB of 12.0 GiB", "files 2500 of 10000", "52.0 MiB/s", "ETA 2m57s", `\driver.sys`, "[scan] warning: message 30"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("progress page lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "message 1\n") || strings.Contains(v, "message 10\n") {
+		t.Errorf("the log does not scroll:\n%s", v)
+	}
+	golden(t, m, "")
+	// Esc asks before cancelling.
+	m.Update(tea.KeyMsg{Type: tea.KeyEsc})
+	if !strings.Contains(m.View(), "Cancel the capture?") {
+		t.Errorf("Esc did not ask:\n%s", m.View())
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")})
+	if m.askCancel || m.cancelling {
+		t.Error("n did not keep the capture going")
+	}
+}
