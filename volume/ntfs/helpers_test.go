@@ -105,6 +105,13 @@ func wimdirRecords(t testing.TB, img string) map[string]*pathRecord {
 	needTools(t, "wimcapture", "wimdir")
 	wim := filepath.Join(t.TempDir(), "ref.wim")
 	runCmd(t, "wimcapture", img, wim, "--config=/dev/null", "--compress=none")
+	return wimRecords(t, wim)
+}
+
+// wimRecords parses wimdir --detailed of image 1 of wim.
+func wimRecords(t testing.TB, wim string) map[string]*pathRecord {
+	t.Helper()
+	needTools(t, "wimdir")
 	out := runCmd(t, "wimdir", "--detailed", wim, "1")
 	recs := make(map[string]*pathRecord)
 	var cur *pathRecord

@@ -276,6 +276,9 @@ func TestParityWithWimlib(t *testing.T) {
 	ntfscp(t, img, "/compressed/fox.txt", "ads", 0, compressible[:50000])
 
 	v, got, ents := compareImage(t, img)
+	t.Run("images writer", func(t *testing.T) {
+		compareRecords(t, wimdirRecords(t, img), wimRecords(t, captureWithWriter(t, v)))
+	})
 
 	// Beyond wimdir's view: exact 100 ns times, the structures the
 	// fixture was meant to exercise, and logical contents.

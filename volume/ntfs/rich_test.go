@@ -243,3 +243,51 @@ func TestParityRichImage(t *testing.T) {
 	}
 	t.Logf("%d source entries equal after WIM → wimapply → our reader", checked)
 }
+
+// TestCaptureWithImagesWriter captures the rich NTFS image through this
+// package and the project's WIM writer, and compares wimdir of that WIM
+// with wimdir of wimlib's own capture of the same image: the whole
+// raw-NTFS capture path against the reference.
+func TestCaptureWithImagesWriter(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply", "wimdir", "mkntfs")
+	src := richTree()
+	dir := t.TempDir()
+	rich := filepath.Join(dir, "rich.wim")
+	w, err := images.Create(rich, images.Options{Compression: images.CompressNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddImage(context.Background(), src, images.ImageOptions{Name: "rich"}); err != nil {
+		w.Abort()
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	img := newImage(t, 64)
+	runCmd(t, "wimapply", rich, "1", img)
+
+	v := openImage(t, img, Options{})
+	compareRecords(t, wimdirRecords(t, img), wimRecords(t, captureWithWriter(t, v)))
+}
+
+// captureWithWriter writes v as a WIM (XPRESS) with the images package,
+// checks it with wimverify and returns its path.
+func captureWithWriter(t *testing.T, v *Volume) string {
+	t.Helper()
+	needTools(t, "wimverify")
+	ours := filepath.Join(t.TempDir(), "ours.wim")
+	w, err := images.Create(ours, images.Options{Compression: images.CompressXPRESS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddImage(context.Background(), v, images.ImageOptions{Name: "ntfs"}); err != nil {
+		w.Abort()
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	runCmd(t, "wimverify", ours)
+	return ours
+}
