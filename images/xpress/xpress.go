@@ -20,15 +20,27 @@ package xpress
 
 import "errors"
 
-// Compression levels accepted by NewCompressor.
+// Compression levels accepted by NewCompressor. Measured per core on 32 KiB
+// chunks of a Go toolchain binary and of Go source, against wimcapture
+// --threads=1 on the same data (see BenchmarkCompress and BenchmarkWimlib):
+//
+//	level         binary size  source size  speed (MB/s)
+//	LevelFast     1.015x       1.014x       75-100
+//	LevelDefault  1.002x       1.001x       60-90   (wimlib default: 1.000x, 90-110)
+//	LevelHigh     0.981x       0.966x       10-11   (wimlib level 80: 0.978x, 0.966x, 13-15)
+//
+// Sizes are relative to wimlib's default (lazy) level. On incompressible
+// data the lazy levels run at about 230 MB/s, on zero-filled data above
+// 1.5 GB/s.
 const (
 	// LevelFast uses lazy parsing over short hash chains.
 	LevelFast = 1
-	// LevelDefault uses lazy parsing over longer hash chains: about the
-	// output size and speed of wimlib's default XPRESS level.
+	// LevelDefault uses lazy parsing over longer hash chains: wimlib's
+	// default XPRESS output size.
 	LevelDefault = 2
-	// LevelHigh uses near-optimal parsing (minimum-cost paths under an
-	// iterated Huffman cost model): 2-3% smaller output, several times
+	// LevelHigh uses near-optimal parsing: minimum-cost paths over all the
+	// matches found at every position, under a Huffman cost model refined
+	// in a second pass. About 2-3% smaller than LevelDefault and 6-8 times
 	// slower.
 	LevelHigh = 3
 )
