@@ -246,7 +246,7 @@ func writeESP(disk *os.File, p *partPlan, arch string, pe []byte) error {
 			return fmt.Errorf("FAT32 close %s: %w", name, err)
 		}
 	}
-	return fixFAT32(disk, disk, p.offset(), p.First)
+	return fixFAT32(disk, disk, p.offset(), p.size(), p.First)
 }
 
 // fveGUID is the BitLocker (Windows 7+) volume identifier at offset 0xA0 of

@@ -11,7 +11,7 @@ import (
 // sector: hidden sectors = the partition's first LBA, 255/63 geometry,
 // ".." of top-level directories pointing at cluster 0 (the root), and the
 // FSInfo free-cluster count filled in.
-func fixFAT32(disk io.ReaderAt, w io.WriterAt, off int64, firstLBA uint64) error {
+func fixFAT32(disk io.ReaderAt, w io.WriterAt, off, size int64, firstLBA uint64) error {
 	bs := make([]byte, sectorSize)
 	if _, err := disk.ReadAt(bs, off); err != nil {
 		return fmt.Errorf("reading FAT32 boot sector: %w", err)
@@ -28,6 +28,15 @@ func fixFAT32(disk io.ReaderAt, w io.WriterAt, off int64, firstLBA uint64) error
 	if bps != sectorSize || spc == 0 || nfats == 0 || fatSize == 0 || string(bs[0x52:0x57]) != "FAT32" {
 		return fmt.Errorf("unexpected FAT32 boot sector (bytes/sector %d, sectors/cluster %d, FATs %d)", bps, spc, nfats)
 	}
+	dataStart := reserved + nfats*fatSize
+	if total*bps > size || dataStart >= total || fsinfo == 0 || fsinfo >= reserved || backup == 0 || backup+fsinfo >= reserved || root < 2 {
+		return fmt.Errorf("FAT32 layout does not fit its %d-byte partition (total %d sectors, data at %d, FSInfo %d, backup %d, reserved %d, root cluster %d)",
+			size, total, dataStart, fsinfo, backup, reserved, root)
+	}
+	clusters := (total - dataStart) / spc
+	if clusters+2 > fatSize*bps/4 {
+		return fmt.Errorf("FAT32 has %d clusters but a FAT of %d entries", clusters, fatSize*bps/4)
+	}
 	copy(bs[3:11], "MSWIN4.1")
 	binary.LittleEndian.PutUint16(bs[0x18:], 63)
 	binary.LittleEndian.PutUint16(bs[0x1A:], 255)
@@ -42,14 +51,13 @@ func fixFAT32(disk io.ReaderAt, w io.WriterAt, off int64, firstLBA uint64) error
 	if _, err := disk.ReadAt(fat, off+reserved*bps); err != nil {
 		return fmt.Errorf("reading the FAT: %w", err)
 	}
-	dataStart := reserved + nfats*fatSize
-	clusters := (total - dataStart) / spc
 	clusterSize := spc * bps
 	clusterOff := func(c uint32) int64 { return off + (dataStart+(int64(c)-2)*spc)*bps }
 	next := func(c uint32) uint32 { return binary.LittleEndian.Uint32(fat[4*int64(c):]) & 0x0FFFFFFF }
 
 	// Top-level directories: their ".." must say cluster 0.
 	buf := make([]byte, clusterSize)
+scan:
 	for c, n := root, 0; c >= 2 && c < 0x0FFFFFF8 && int64(c) < clusters+2; c, n = next(c), n+1 {
 		if n > int(clusters) {
 			return fmt.Errorf("FAT32 root directory cluster chain loops")
@@ -60,7 +68,7 @@ func fixFAT32(disk io.ReaderAt, w io.WriterAt, off int64, firstLBA uint64) error
 		for e := 0; e+32 <= len(buf); e += 32 {
 			d := buf[e : e+32]
 			if d[0] == 0 {
-				break
+				break scan
 			}
 			if d[0] == 0xE5 || d[11] == 0x0F || d[11]&0x10 == 0 || d[0] == '.' {
 				continue
