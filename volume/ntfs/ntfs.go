@@ -28,6 +28,8 @@
 //   - Object ids, which volume.Entry cannot hold, are available from
 //     Volume.ObjectID.
 //
+// Open refuses BitLocker volumes, dirty volumes and volumes Windows left
+// hibernated (Fast Startup), the last two unless Options.AllowDirty.
 // Corrupt metadata gives errors that name the MFT record and attribute; on a
 // dirty volume opened with Options.AllowDirty, a broken directory entry is
 // skipped with a warning instead. Every structure is bounds-checked and
@@ -53,14 +55,19 @@ var (
 	// ErrBitLocker means the volume is BitLocker-encrypted ("-FVE-FS-").
 	ErrBitLocker = errors.New("volume is BitLocker-encrypted")
 	// ErrDirty means the volume is marked dirty (not cleanly unmounted,
-	// e.g. hibernated or crashed) and Options.AllowDirty was not set.
+	// e.g. crashed) and Options.AllowDirty was not set.
 	ErrDirty = errors.New("NTFS volume is marked dirty")
+	// ErrHibernated means Windows hibernated or shut down with Fast
+	// Startup (\hiberfil.sys starts with "HIBR"), so recent changes may
+	// not be on disk, and Options.AllowDirty was not set.
+	ErrHibernated = errors.New("volume was left hibernated by Windows")
 )
 
 // Options tune Open.
 type Options struct {
-	// AllowDirty opens a volume whose dirty flag is set. Its metadata may
-	// be inconsistent; inconsistencies then become warnings where possible.
+	// AllowDirty opens a volume whose dirty flag is set or that Windows
+	// left hibernated. Its metadata may be inconsistent; inconsistencies
+	// then become warnings where possible.
 	AllowDirty bool
 }
 
@@ -84,6 +91,7 @@ type Volume struct {
 	serial        uint64
 	label         string
 	dirty         bool
+	hibernated    bool
 
 	mft        *streamDesc // $MFT:$DATA
 	mftRecords uint64
@@ -158,6 +166,12 @@ func Open(r io.ReaderAt, off, size int64, opts Options) (*Volume, error) {
 	}
 	if v.dirty && !opts.AllowDirty {
 		return nil, fmt.Errorf("ntfs: at offset %d: %w (run chkdsk in Windows, or disable hibernation/Fast Startup and shut down fully)", off, ErrDirty)
+	}
+	if v.hibernated, err = v.checkHibernation(); err != nil {
+		return nil, fmt.Errorf("ntfs: %w", err)
+	}
+	if v.hibernated && !opts.AllowDirty {
+		return nil, fmt.Errorf("ntfs: at offset %d: %w (boot Windows and shut down fully: disable Fast Startup or run shutdown /s /t 0)", off, ErrHibernated)
 	}
 	if err := v.loadSecure(); err != nil {
 		return nil, fmt.Errorf("ntfs: %w", err)

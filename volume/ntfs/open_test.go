@@ -469,3 +469,43 @@ func TestSecurityIDs(t *testing.T) {
 		t.Errorf("ids 0x100 and 0x101 gave the same descriptor")
 	}
 }
+
+// TestHibernation checks \hiberfil.sys signatures the way NTFS-3G does.
+func TestHibernation(t *testing.T) {
+	needTools(t, "wimcapture", "wimapply")
+	tests := []struct {
+		name    string
+		content []byte
+		want    bool
+	}{
+		{name: "HIBR", content: append([]byte("HIBR"), make([]byte, 8188)...), want: true},
+		{name: "hibr", content: append([]byte("hibr"), make([]byte, 8188)...), want: true},
+		{name: "zeros", content: make([]byte, 8192)},
+		{name: "wake", content: append([]byte("wake"), make([]byte, 8188)...)},
+		{name: "none"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := t.TempDir()
+			writeFile(t, tree, "file.txt", []byte("x"))
+			if tc.content != nil {
+				writeFile(t, tree, "HiberFil.sys", tc.content)
+			}
+			img := imageFromTree(t, tree, 16)
+			v, err := OpenFile(img, Options{})
+			if tc.want {
+				if !errors.Is(err, ErrHibernated) {
+					t.Fatalf("Open error %v, want ErrHibernated", err)
+				}
+				v, err = OpenFile(img, Options{AllowDirty: true})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			if v.Hibernated() != tc.want {
+				t.Errorf("Hibernated() = %v, want %v", v.Hibernated(), tc.want)
+			}
+		})
+	}
+}
