@@ -171,6 +171,13 @@ func TestGenerate(t *testing.T) {
 				}
 				ww, ok := tc.want[w.name]
 				if !ok {
+					// Data and Recovery volumes are empty NTFS.
+					wim := filepath.Join(dir, "empty.wim")
+					tooltest.Run(t, "wimcapture", img, wim, "--config=/dev/null", "--compress=none")
+					if info := parseWiminfo(tooltest.Run(t, "wiminfo", wim, "1")); info["File Count"] != "0" || info["Directory Count"] != "1" {
+						t.Errorf("%s: %s files, %s directories; want an empty volume", w.name, info["File Count"], info["Directory Count"])
+					}
+					os.Remove(wim)
 					continue
 				}
 				tree := Tree(o)

@@ -302,3 +302,64 @@ func TestLanguageID(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeMetadata reads the tree with the project's own metadata reader
+// (the one the capture uses) through volume.FS: no external tools needed.
+func TestTreeMetadata(t *testing.T) {
+	cache := t.TempDir()
+	tests := []struct {
+		name                    string
+		o                       Options
+		arch                    int
+		major, minor, spLevel   int64
+		build, langs, def, root string
+	}{
+		{"default", Options{Files: 3}, 9, 10, 0, 0, "22631", "en-US", "en-US", "WINDOWS"},
+		{"arm64 two languages", Options{Arch: "arm64", Languages: []string{"pl-PL", "en-GB"}, Files: 3}, 12, 10, 0, 0, "22631", "en-GB,pl-PL", "pl-PL", "WINDOWS"},
+		{"windows 7 x86", Options{Arch: "386", Build: 7601, Files: 3}, 0, 6, 1, 1, "7601", "en-US", "en-US", "WINDOWS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.CacheDir, o.Logger = cache, quiet()
+			info, warns, err := metadata.Read(volume.FS(Tree(o)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range warns {
+				// A Windows 7-style hive has no CurrentMajor/MinorVersionNumber.
+				if !(tc.major == 6 && strings.Contains(w, "VersionNumber: not present")) {
+					t.Errorf("warning: %s", w)
+				}
+			}
+			w := info.Windows
+			d, _ := o.withDefaults()
+			if w.Arch == nil || *w.Arch != tc.arch {
+				t.Errorf("Arch = %v, want %d", w.Arch, tc.arch)
+			}
+			if w.ProductName != d.ProductName || w.EditionID != d.EditionID || w.InstallationType != d.InstallationType || w.ProductType != d.ProductType {
+				t.Errorf("product %q %q %q %q", w.ProductName, w.EditionID, w.InstallationType, w.ProductType)
+			}
+			v := w.Version
+			if v.Major == nil || *v.Major != tc.major || v.Minor == nil || *v.Minor != tc.minor || v.Build == nil || *v.Build != tc.build || v.SPLevel == nil || *v.SPLevel != tc.spLevel {
+				t.Errorf("version %+v", v)
+			}
+			if strings.Join(w.Languages, ",") != tc.langs || w.DefaultLanguage != tc.def || w.SystemRoot != tc.root || w.HAL != "acpiapic" {
+				t.Errorf("languages %v default %q root %q HAL %q", w.Languages, w.DefaultLanguage, w.SystemRoot, w.HAL)
+			}
+			if info.ImageState != d.ImageState {
+				t.Errorf("ImageState %q", info.ImageState)
+			}
+			state, err := metadata.ReadStateINI(volume.FS(Tree(o)), w.SystemRoot)
+			if err != nil || state != d.ImageState {
+				t.Errorf("State.ini ImageState %q, %v", state, err)
+			}
+		})
+	}
+	// Invalid options give the default machine, with a warning.
+	if f := Tree(Options{Arch: "mips", CacheDir: cache, Logger: quiet()}).Find(`Windows\System32\kernel32.dll`); f == nil {
+		t.Fatal("Tree with invalid options has no kernel32.dll")
+	} else if b, _ := io.ReadAll(f.Data[0].Open()); !isPE(b, "amd64") {
+		t.Error("Tree with invalid options is not the default amd64 machine")
+	}
+}
