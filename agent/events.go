@@ -51,6 +51,7 @@ type ConsoleRenderer struct {
 	mu       sync.Mutex
 	phase    Phase
 	last     time.Time
+	finished bool // the current phase's 100% line is printed
 }
 
 // Handle prints e.
@@ -69,8 +70,18 @@ func (c *ConsoleRenderer) Handle(e Event) {
 	if interval == 0 {
 		interval = 2 * time.Second
 	}
-	if e.Phase == c.phase && time.Since(c.last) < interval {
+	finished := e.BytesTotal > 0 && e.BytesDone >= e.BytesTotal
+	if e.Phase == c.phase && time.Since(c.last) < interval && !(finished && !c.finished) {
 		return
+	}
+	if e.Phase != c.phase {
+		c.finished = false
+	}
+	if finished {
+		if c.finished && e.Phase == c.phase {
+			return
+		}
+		c.finished = true
 	}
 	c.phase = e.Phase
 	c.last = time.Now()
@@ -84,8 +95,8 @@ func (c *ConsoleRenderer) Handle(e Event) {
 			line += fmt.Sprintf("  ETA %s", e.ETA.Round(time.Second))
 		}
 		fmt.Fprintln(c.W, line)
-	} else if e.FilesTotal > 0 {
-		fmt.Fprintf(c.W, "[%s] %d files\n", e.Phase, e.FilesTotal)
+	} else if e.FilesTotal > 0 && e.Phase == PhaseScan {
+		fmt.Fprintf(c.W, "[%s] %d files and directories\n", e.Phase, e.FilesTotal)
 	}
 }
 

@@ -208,6 +208,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		if err := w.hashStreams(ctx, src, prehash); err != nil {
 			return nil, err
 		}
+		w.report(true) // the hash phase at 100%
 		w.prog.BytesDone, w.prog.BytesTotal = 0, writeTotal
 	}
 
@@ -247,6 +248,8 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		w.byHash[sum] = b
 		w.sizes[res.Size]++
 	}
+
+	w.report(true) // the write phase at 100%
 
 	// 5. Metadata: security data and the dentry tree.
 	w.prog.Phase = "metadata"
