@@ -112,7 +112,7 @@ func describeVolume(ref scan.VolumeRef) string {
 	} else if v.Label != "" {
 		what += " " + v.Label
 	}
-	return fmt.Sprintf("%s %s, %s, %s", letter, what, agent.HumanBytes(uint64(max(v.Size, 0))), where)
+	return fmt.Sprintf("%s %9s  %-7s  %s", letter, agent.HumanBytes(uint64(max(v.Size, 0))), where, what)
 }
 
 // checkKey validates the settings with change applied and returns the
@@ -174,7 +174,7 @@ func inspectDest(path string) destInfo {
 	}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(dir, &fs); err == nil {
-		d.free = fmt.Sprintf("%s free on the file system of %s", agent.HumanBytes(fs.Bavail*uint64(fs.Bsize)), dir)
+		d.free = fmt.Sprintf("%s free on its file system", agent.HumanBytes(fs.Bavail*uint64(fs.Bsize)))
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
 		d.exists = true

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -235,8 +234,3 @@ func windowsSummary(raw string) string {
 	}
 	return strings.Join(out, " ")
 }
-
-func filepathExt(p string) string { return filepath.Ext(p) }
-func dirOf(p string) string       { return filepath.Dir(p) }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

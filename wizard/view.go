@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -207,6 +208,14 @@ func (m *model) viewSource() []string {
 		lines = append(lines, m.wrap("! scan failed: "+m.scanErr.Error(), 4, m.st.err)...)
 	case len(m.vols) == 0:
 		lines = append(lines, "    no volumes found")
+	}
+	if m.pathSource != "" {
+		row := m.pathSource + " (VolumeToCapture in the INF)"
+		if m.volSel < 0 {
+			lines = append(lines, "  "+m.st.focus.Render("[*] "+row))
+		} else {
+			lines = append(lines, "  [ ] "+row)
+		}
 	}
 	// A window of at most 5 volumes around the selection, with reasons.
 	first := 0
@@ -444,5 +453,5 @@ func (m *model) viewFinish() []string {
 
 func (m *model) cancelled() bool {
 	var ce *agent.CaptureError
-	return errorsAs(m.runErr, &ce) && ce.Kind == agent.KindInterrupted
+	return errors.As(m.runErr, &ce) && ce.Kind == agent.KindInterrupted
 }

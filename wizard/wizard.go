@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -127,6 +128,9 @@ type model struct {
 	vols      []volRow
 	volSel    int
 	nameTyped bool // the image name was typed, not the default
+	// pathSource is the INF's VolumeToCapture when it is a path rather
+	// than a drive letter; it is the source while volSel is -1.
+	pathSource string
 
 	dest     destInfo
 	destPath string // the DestinationFile dest was computed for
@@ -239,16 +243,31 @@ func (m *model) setReport(rep *scan.Report, err error) {
 	}
 	m.vols = volumeRows(rep)
 	m.volSel = -1
-	want := ""
-	if l, _, ok := inf.DriveLetter(m.s.VolumeToCapture); ok {
-		want = strings.ToUpper(string(l))
+	v := m.s.VolumeToCapture
+	letter, rest, isLetter := inf.DriveLetter(v)
+	if v != "" && (!isLetter || strings.Trim(rest, `\/`) != "") {
+		// A directory, partition image or device path from the INF: kept
+		// unless the technician picks a scanned volume instead.
+		m.pathSource = v
 	}
+	want := ""
+	if isLetter && m.pathSource == "" {
+		want = strings.ToUpper(string(letter))
+	}
+	found := false
 	for i, r := range m.vols {
-		if r.selectable && (m.volSel < 0 || r.ref.Volume.Letter == want) {
-			if m.volSel < 0 || r.ref.Volume.Letter == want {
-				m.volSel = i
+		if want != "" && r.ref.Volume.Letter == want {
+			found = true
+			if !r.selectable {
+				m.field(pageSource, "Volume").err = fmt.Sprintf("VolumeToCapture=%s in the INF cannot be captured: %s; choose another volume", v, r.why)
 			}
 		}
+		if r.selectable && m.pathSource == "" && (m.volSel < 0 || r.ref.Volume.Letter == want) {
+			m.volSel = i
+		}
+	}
+	if want != "" && !found {
+		m.field(pageSource, "Volume").err = fmt.Sprintf("VolumeToCapture=%s in the INF: the scan found no volume with that letter; choose one", v)
 	}
 	m.defaultName()
 }
@@ -498,6 +517,11 @@ func (m *model) moveVolume(down bool) {
 		} else {
 			i--
 		}
+		if i < 0 && m.pathSource != "" && m.volSel >= 0 {
+			m.volSel = -1 // back to the INF's path
+			m.defaultName()
+			return
+		}
 		if i < 0 || i >= len(m.vols) {
 			return
 		}
@@ -546,6 +570,8 @@ func (m *model) apply(f *field) {
 		if ref := m.selected(); ref != nil {
 			m.s.VolumeToCapture = ref.Volume.Letter + `:\`
 			m.s.SystemRoot = ""
+		} else if m.pathSource != "" {
+			m.s.VolumeToCapture = m.pathSource
 		}
 		return
 	}
@@ -587,7 +613,7 @@ func (m *model) check(f *field) string {
 		if m.scanning {
 			return "the disks are still being scanned"
 		}
-		if m.selected() == nil {
+		if m.selected() == nil && m.pathSource == "" {
 			return "no generalized Windows volume to capture: fix a volume listed above, then restart"
 		}
 		return ""
@@ -638,14 +664,14 @@ func (m *model) checkDest(v string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if !strings.EqualFold(filepathExt(path), ".wim") {
+	if !strings.EqualFold(filepath.Ext(path), ".wim") {
 		return "the file name must end in .wim"
 	}
 	m.dest = inspectDest(path)
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return "is a directory; give a file name ending in .wim"
 	}
-	if onSourceVolume(dirOf(path), m.selected()) {
+	if onSourceVolume(filepath.Dir(path), m.selected()) {
 		return "lies on the volume being captured; choose another disk"
 	}
 	if m.dest.exists && m.overwriteAppend() && m.dest.openErr == "" {
