@@ -61,7 +61,8 @@ type Options struct {
 	SecondWindows bool
 	// DataVolume adds an empty NTFS data partition labelled "Data".
 	DataVolume bool
-	// Files is the number of generated payload files (default 300).
+	// Files is the number of generated payload files; 0 selects the
+	// default of 300.
 	Files int
 	// SizeMiB is the disk size (default 512).
 	SizeMiB int

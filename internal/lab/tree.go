@@ -14,7 +14,7 @@ import (
 	"github.com/wdscapture/wdscapture/volume"
 )
 
-// baseTime is the FILETIME of the generated files: 2024-03-01 08:00:00 UTC.
+// baseTime is the FILETIME of the generated files: 2024-03-01 00:00:00 UTC.
 const baseTime uint64 = 133537248000000000
 
 // Security descriptors of the tree: a few distinct ones, as on a real volume.
