@@ -44,6 +44,46 @@ type partPlan struct {
 func (p *partPlan) offset() int64 { return int64(p.First) * sectorSize }
 func (p *partPlan) size() int64   { return int64(p.Last-p.First+1) * sectorSize }
 
+// Partition describes one partition of a generated disk.
+type Partition struct {
+	// Name is the GPT partition name (NameESP, NameWindows, ...).
+	Name string
+	// Type is the GPT type GUID (TypeESP, TypeMSR, TypeBasic, TypeRecovery).
+	Type string
+	// FirstLBA and LastLBA are the 512-byte sectors it spans (inclusive).
+	FirstLBA, LastLBA uint64
+	// Attributes are the GPT attribute bits.
+	Attributes uint64
+	// Label is the file system label ("" for the MSR).
+	Label string
+	// Kind is "esp" (FAT32), "msr" (no file system), "ntfs" or
+	// "bitlocker" (an encrypted-looking Windows volume).
+	Kind string
+}
+
+// Offset returns the partition's byte offset in the disk image.
+func (p Partition) Offset() int64 { return int64(p.FirstLBA) * sectorSize }
+
+// Size returns the partition's size in bytes.
+func (p Partition) Size() int64 { return int64(p.LastLBA-p.FirstLBA+1) * sectorSize }
+
+// Layout returns the partitions Generate writes for o, in table order.
+func Layout(o Options) ([]Partition, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	parts, _, err := plan(o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Partition, len(parts))
+	for i, p := range parts {
+		out[i] = Partition{Name: p.Name, Type: p.Type, FirstLBA: p.First, LastLBA: p.Last, Attributes: p.Attributes, Label: p.label, Kind: p.kind}
+	}
+	return out, nil
+}
+
 // minSizeMiB is the smallest disk the options fit on.
 func minSizeMiB(o Options) int {
 	n := 1 + 36 + 16 + 48 + 16 + 1

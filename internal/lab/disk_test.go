@@ -122,6 +122,16 @@ func TestGenerate(t *testing.T) {
 			if len(tbl.Partitions) != len(tc.parts) {
 				t.Fatalf("%d partitions, want %d", len(tbl.Partitions), len(tc.parts))
 			}
+			layout, err := Layout(o)
+			if err != nil || len(layout) != len(tbl.Partitions) {
+				t.Fatalf("Layout = %d partitions, %v; the disk has %d", len(layout), err, len(tbl.Partitions))
+			}
+			for i, l := range layout {
+				p := tbl.Partitions[i]
+				if l.Name != p.Name || l.FirstLBA != p.Start || l.LastLBA != p.End || gpt.Type(l.Type) != p.Type || l.Size() != int64(p.Size) {
+					t.Errorf("Layout[%d] = %+v, the disk has %q %d-%d %s", i, l, p.Name, p.Start, p.End, p.Type)
+				}
+			}
 			byName := map[string]*gpt.Partition{}
 			for i, w := range tc.parts {
 				p := tbl.Partitions[i]
