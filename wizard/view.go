@@ -147,8 +147,8 @@ func (m *model) fieldLine(f *field, focused bool) []string {
 func (m *model) wrap(text string, indent int, st lipgloss.Style) []string {
 	w := max(20, m.width-indent)
 	var out []string
-	for _, l := range strings.Split(ansi.Wordwrap(text, w, " "), "\n") {
-		out = append(out, strings.Repeat(" ", indent)+st.Render(ansi.Hardwrap(l, w, false)))
+	for _, l := range strings.Split(ansi.Wrap(text, w, " "), "\n") {
+		out = append(out, strings.Repeat(" ", indent)+st.Render(l))
 	}
 	return out
 }
