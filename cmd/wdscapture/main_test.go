@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -268,8 +269,8 @@ func TestInterrupt(t *testing.T) {
 				}
 				inf := writeINF(t, t.TempDir(), fmt.Sprintf("[Capture]\nUnattended=Yes\nVolumeToCapture=%s\nImageName=big-%s\nDestinationFile=%s\nOverwrite=%s\n", src, mode, target, overwrite))
 				cmd := exec.Command(binary, "--inf", inf, "--no-devices", "--threads", "1")
-				var e bytes.Buffer
-				cmd.Stderr = &e
+				e := &syncBuffer{}
+				cmd.Stderr = e
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -406,4 +407,22 @@ func TestRefuseHibernatedVolume(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "x.wim")); err == nil {
 		t.Error("a WIM was written for a hibernated volume")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
