@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,5 +153,75 @@ func TestRunContextCancel(t *testing.T) {
 	_, err := Run(ctx, Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, in, io.Discard)
 	if !errors.Is(err, ErrCanceled) {
 		t.Fatalf("Run: %v, want ErrCanceled", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the program's writes and the
+// test's reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunKilledDuringCapture: the context ends (SIGTERM) while the capture
+// runs: Run cancels it, waits for it and returns the interrupted capture's
+// error; no WIM is left.
+func TestRunKilledDuringCapture(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	os.MkdirAll(src, 0o755)
+	f, err := os.Create(filepath.Join(src, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	wim := filepath.Join(tmp, "out.wim")
+	s := parseINF(t, "[Capture]\nVolumeToCapture="+src+"\nImageName=Big\nDestinationFile="+wim+"\n")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	in, keys := io.Pipe()
+	defer keys.Close()
+	out := &lockedBuffer{}
+	go func() {
+		waitText := func(want string) bool {
+			for range 400 {
+				if strings.Contains(out.String(), want) {
+					return true
+				}
+				time.Sleep(25 * time.Millisecond)
+			}
+			return false
+		}
+		if waitText("It has every setting") {
+			keys.Write([]byte("\r"))
+		}
+		if waitText("Ready.") {
+			keys.Write([]byte("\r"))
+		}
+		waitText("Phase: ")
+		cancel()
+	}()
+	_, err = Run(ctx, Options{Settings: s, INFPath: s.Source, Report: fixedReport(), Now: fixedNow, Run: agent.RunOptions{NoDevices: true, Threads: 1}}, in, out)
+	var ce *agent.CaptureError
+	if !errors.As(err, &ce) || ce.Kind != agent.KindInterrupted {
+		t.Fatalf("Run: %v, want an interrupted capture; the screen:\n%s", err, out.String())
+	}
+	if _, err := os.Stat(wim); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("destination after the kill: %v, want absent", err)
 	}
 }

@@ -26,6 +26,9 @@ type runner struct {
 	done   chan doneMsg
 	stop   chan struct{} // closed when nobody reads events any more
 	exited chan struct{} // closed when Execute has returned
+	// res and err are Execute's results, set before exited is closed.
+	res *agent.Result
+	err error
 }
 
 // start runs the prepared plan.
@@ -55,6 +58,7 @@ func (m *model) start() tea.Cmd {
 	go func() {
 		defer close(r.exited)
 		res, err := agent.Execute(ctx, plan, ro, emit)
+		r.res, r.err = res, err
 		r.done <- doneMsg{res: res, err: err}
 	}()
 	return r.wait

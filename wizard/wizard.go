@@ -357,7 +357,10 @@ func (m *model) complete(p pageID) bool {
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height = max(msg.Width, 40), max(msg.Height, 12)
+		// A serial console often reports 0×0: keep 80×25 then.
+		if msg.Width > 0 && msg.Height > 0 {
+			m.width, m.height = max(msg.Width, 40), max(msg.Height, 12)
+		}
 		return m, nil
 	case scanMsg:
 		m.setReport(msg.rep, msg.err)
@@ -825,7 +828,12 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) (*agent.Re
 		m = fm
 	}
 	if m.run != nil {
+		// Killed (SIGTERM) during the capture: cancel it, wait for it to
+		// return, and report how it ended.
 		m.run.stopAndWait()
+		if m.result == nil && m.runErr == nil {
+			m.result, m.runErr = m.run.res, m.run.err
+		}
 	}
 	if err != nil {
 		if !errors.Is(err, tea.ErrProgramPanic) && (errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled)) {

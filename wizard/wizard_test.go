@@ -297,6 +297,10 @@ func slicesEqual(a, b []pageID) bool {
 
 // TestResize checks that every page fits the terminal after a resize.
 func TestResize(t *testing.T) {
+	// A serial console reports 0×0: the wizard keeps 80×25.
+	m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
+	m.Update(tea.WindowSizeMsg{Width: 0, Height: 0})
+	fits(t, m.View(), 80, 25)
 	for _, size := range [][2]int{{80, 25}, {100, 30}, {60, 20}} {
 		m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
 		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
