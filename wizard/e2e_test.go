@@ -245,3 +245,30 @@ func TestE2EQuit(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q; want 130 and nothing", code, out)
 	}
 }
+
+// TestE2ECompleteAttendedINF: Unattended=No with every setting still shows
+// the wizard, straight from Welcome to the summary for confirmation.
+func TestE2ECompleteAttendedINF(t *testing.T) {
+	tooltest.Require(t, "tmux", "wiminfo")
+	dir := t.TempDir()
+	img := labDisk(t, dir, "disk.img", generalized)
+	wim := filepath.Join(dir, "attended.wim")
+	infPath := filepath.Join(dir, "WDSCapture.inf")
+	os.WriteFile(infPath, []byte("[Capture]\r\nUnattended=No\r\nVolumeToCapture=C:\\\r\nImageName=Attended\r\nDestinationFile="+wim+"\r\n"), 0o644)
+	r := startTmux(t, dir, "--disk", img, "--no-devices", "--inf", infPath)
+	r.wait("It has every setting")
+	r.keys("Enter")
+	s := r.wait("Ready. Press Enter")
+	if got := title(s); got != "WDS Image Capture Wizard - Summary" {
+		t.Fatalf("after Welcome: %q", got)
+	}
+	r.keys("Enter")
+	r.wait("The capture finished.")
+	r.keys("Escape")
+	if code, out := r.exit(); code != 0 || !strings.Contains(out, `image 1 "Attended" captured and verified`) {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	if info := tooltest.Run(t, "wiminfo", wim); !strings.Contains(info, "Compression:    XPRESS") {
+		t.Errorf("wiminfo:\n%s", info)
+	}
+}

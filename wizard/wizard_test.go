@@ -401,3 +401,40 @@ func TestProgressPage(t *testing.T) {
 		t.Error("n did not keep the capture going")
 	}
 }
+
+// TestSaveINF saves the answers from the finish page, with and without
+// the password, and reads the file back.
+func TestSaveINF(t *testing.T) {
+	for _, withPassword := range []bool{false, true} {
+		tmp := t.TempDir()
+		s := parseINF(t, "[Capture]\nVolumeToCapture=C:\nImageName=Saved\nDestinationFile="+tmp+"/a.wim\nCompression=None\n[WDS]\nUsername=CORP\\u\nPassword=pa;ss#word\n")
+		m := newModel(t.Context(), Options{Settings: s, INFPath: s.Source, Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
+		m.finish(&agent.Result{Dest: tmp + "/a.wim"}, nil)
+		if len(m.visible(pageFinish)) != 2 {
+			t.Fatalf("finish fields %d, want the path and the password choice", len(m.visible(pageFinish)))
+		}
+		path := filepath.Join(tmp, "answers.inf")
+		m.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
+		for _, r := range path {
+			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		}
+		m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+		if withPassword {
+			m.Update(tea.KeyMsg{Type: tea.KeyRight})
+		}
+		m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+		if !strings.Contains(m.View(), "saved "+path) {
+			t.Fatalf("not saved:\n%s", m.View())
+		}
+		got, _, err := inf.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Unattended || got.ImageName != "Saved" || got.Compression != inf.CompressionNone || got.Username != `CORP\u` {
+			t.Errorf("saved settings %+v", got)
+		}
+		if want := map[bool]string{true: "pa;ss#word", false: ""}[withPassword]; got.Password.Reveal() != want {
+			t.Errorf("withPassword=%v: saved password %q, want %q", withPassword, got.Password.Reveal(), want)
+		}
+	}
+}
