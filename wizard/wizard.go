@@ -700,6 +700,11 @@ func (m *model) forward() tea.Cmd {
 	}
 	next := m.page + 1
 	for next < pageSummary && m.complete(next) {
+		if next == pageSource && m.s.VolumeToCapture == "" && m.selected() != nil {
+			// Skipped for its only generalized volume: name it, so that
+			// the destination checks know the source.
+			m.apply(m.field(pageSource, "Volume"))
+		}
 		next++
 	}
 	m.history = append(m.history, m.page)

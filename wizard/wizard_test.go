@@ -438,3 +438,26 @@ func TestSaveINF(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipSingleReadyVolume: an INF with the image name but no volume
+// skips the source page when the scan finds exactly one generalized
+// volume, and names that volume for the checks that follow.
+func TestSkipSingleReadyVolume(t *testing.T) {
+	rep := fixedReport()
+	rep.Disks = rep.Disks[:2] // without G:, C: is the only generalized volume
+	s := parseINF(t, "[Capture]\nImageName=X\n")
+	m := newModel(t.Context(), Options{Settings: s, INFPath: s.Source, Report: rep, Now: fixedNow}, lipgloss.DefaultRenderer())
+	m.forward()
+	if m.page != pageDest {
+		t.Fatalf("page %v after Welcome, want Destination", pageTitles[m.page])
+	}
+	if m.s.VolumeToCapture != `C:\` {
+		t.Errorf("VolumeToCapture %q, want C:\\", m.s.VolumeToCapture)
+	}
+	// So a destination on C: is refused where it is typed.
+	f := m.field(pageDest, "DestinationFile")
+	f.in.SetValue(`C:\images\x.wim`)
+	if m.leave(f) || !strings.Contains(f.err, "volume being captured") {
+		t.Errorf("destination on the source accepted; message %q", f.err)
+	}
+}
