@@ -140,6 +140,12 @@ func (m *model) progressKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	switch k.String() {
 	case "esc", "ctrl+c":
 		m.askCancel = true
+	case "pgup", "up":
+		m.logBack = min(m.logBack+5, max(0, len(m.log)-1))
+	case "pgdown", "down":
+		m.logBack = max(m.logBack-5, 0)
+	case "end":
+		m.logBack = 0
 	}
 	return m, nil
 }

@@ -96,7 +96,7 @@ func (m *model) helpLine() string {
 			h = "Enter start the capture   Esc back   Ctrl-C quit"
 		}
 	case pageProgress:
-		h = "Esc/Ctrl-C cancel the capture"
+		h = "PgUp/PgDn scroll the log   Esc/Ctrl-C cancel the capture"
 		if m.askCancel {
 			return m.st.err.Render("Cancel the capture? The destination stays as it was. y = cancel, n = go on")
 		}
@@ -387,10 +387,15 @@ func (m *model) viewProgress() []string {
 	if w := m.width - 2; len(path) > w && w > 4 {
 		path = "..." + path[len(path)-w+3:]
 	}
-	lines = append(lines, path, "", "Log:")
+	head := "Log:"
+	if m.logBack > 0 {
+		head = fmt.Sprintf("Log (%d newer lines below; PgDn/End):", m.logBack)
+	}
+	lines = append(lines, path, "", head)
 	room := max(1, m.height-3-len(lines))
-	start := max(0, len(m.log)-room)
-	for _, l := range m.log[start:] {
+	end := max(0, len(m.log)-m.logBack)
+	start := max(0, end-room)
+	for _, l := range m.log[start:end] {
 		lines = append(lines, "  "+l)
 	}
 	return lines

@@ -146,6 +146,7 @@ type model struct {
 	last       agent.Event
 	phase      agent.Phase
 	log        []string
+	logBack    int // lines the log view is scrolled back from the newest
 	askCancel  bool
 	cancelling bool
 

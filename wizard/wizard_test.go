@@ -391,6 +391,15 @@ func TestProgressPage(t *testing.T) {
 		t.Errorf("the log does not scroll:\n%s", v)
 	}
 	golden(t, m, "")
+	// PgUp scrolls the log back, End returns to the newest lines.
+	m.Update(tea.KeyMsg{Type: tea.KeyPgUp})
+	if v := m.View(); !strings.Contains(v, "5 newer lines below") || !strings.Contains(v, "message 11\n") || strings.Contains(v, "message 30") {
+		t.Errorf("PgUp did not scroll the log back 5 lines:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyEnd})
+	if v := m.View(); !strings.Contains(v, "message 30") {
+		t.Errorf("End did not return to the newest lines:\n%s", v)
+	}
 	// Esc asks before cancelling.
 	m.Update(tea.KeyMsg{Type: tea.KeyEsc})
 	if !strings.Contains(m.View(), "Cancel the capture?") {
