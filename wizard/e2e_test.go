@@ -146,7 +146,7 @@ func TestE2EWizard(t *testing.T) {
 	wim := filepath.Join(dir, "images", "e2e.wim")
 	r := startTmux(t, dir, "--disk", img, "--no-devices", "--root", filepath.Join(dir, "no-root"))
 	r.wait("No WDSCapture.inf was found")
-	r.wait("hold(s) a generalized Windows")
+	r.wait("1 holds a generalized Windows")
 	r.keys("Enter")
 	s := r.wait("Volume to capture")
 	t.Logf("source page:\n%s", s)

@@ -30,7 +30,7 @@ func TestCaptureFlow(t *testing.T) {
 	wim := filepath.Join(tmp, "images", "lab.wim")
 	o := Options{Settings: inf.Default(), Now: fixedNow, Run: agent.RunOptions{DiskImages: []string{img}, NoDevices: true, Threads: 1}}
 	tm := teatest.NewTestModel(t, New(t.Context(), o), teatest.WithInitialTermSize(80, 25))
-	press(t, tm, "wait:1 hold(s) a generalized", "enter",
+	press(t, tm, "wait:it holds a generalized", "enter",
 		"wait:Volume to capture", "enter", "ctrl+u", "Lab image", "enter", "lab description", "enter",
 		"wait:WIM file", wim, "enter", "right", "enter",
 		"wait:Upload to a WDS server", "enter",

@@ -186,7 +186,15 @@ func (m *model) viewWelcome() []string {
 	case m.scanErr != nil:
 		lines = append(lines, m.wrap("! scanning the disks failed: "+m.scanErr.Error(), 0, m.st.err)...)
 	case m.report != nil:
-		lines = append(lines, fmt.Sprintf("The scan found %d volume(s); %d hold(s) a generalized Windows.", len(m.report.Volumes()), len(m.report.Ready())))
+		vols, ready := len(m.report.Volumes()), len(m.report.Ready())
+		line := fmt.Sprintf("The scan found %d volumes; %d hold a generalized Windows.", vols, ready)
+		switch {
+		case vols == 1:
+			line = fmt.Sprintf("The scan found 1 volume; it %s a generalized Windows.", map[bool]string{true: "holds", false: "does not hold"}[ready == 1])
+		case ready == 1:
+			line = fmt.Sprintf("The scan found %d volumes; 1 holds a generalized Windows.", vols)
+		}
+		lines = append(lines, line)
 	}
 	lines = append(lines, "", "Press Enter to continue.")
 	return lines
