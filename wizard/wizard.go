@@ -17,7 +17,10 @@
 // exactly one generalized volume found); Destination needs
 // DestinationFile; Upload is shown when there is no INF, or when
 // UploadToWDSServer=Yes and a [WDS] value is missing. Welcome and Summary
-// are always shown. Esc goes back to any page, skipped or not.
+// are always shown. Esc goes back through the pages shown; when
+// agent.Prepare refuses the answers, Enter on the summary opens the page
+// the error is about, skipped or not. The wizard's own checks of every
+// page run before Prepare, so a bad value on a skipped page is caught too.
 //
 // Keys: Tab/Shift-Tab or ↓/↑ move between fields, ←/→ or Space change a
 // choice, ↑/↓ choose a volume, Enter validates the field and moves on (on
