@@ -25,7 +25,8 @@
 // Keys: Tab/Shift-Tab or ↓/↑ move between fields, ←/→ or Space change a
 // choice, ↑/↓ choose a volume, Enter validates the field and moves on (on
 // the last field: next page), Esc goes back, Ctrl-C quits (asks first).
-// Colour follows the terminal and NO_COLOR; nothing depends on colour.
+// While capturing, Esc/Ctrl-C asks to cancel and PgUp/PgDn/End scroll the
+// log. Colour follows the terminal and NO_COLOR; nothing depends on colour.
 package wizard
 
 import (
