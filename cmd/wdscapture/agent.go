@@ -25,7 +25,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // WDSCapture.inf.
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("", "[--inf PATH] [flags]",
-		"With no command, wdscapture does what the WDS Image Capture Wizard does: it\nreads WDSCapture.inf (default: Windows/System32/WDSCapture.inf under --root,\nmatched case-insensitively), finds the generalized Windows volume, captures\nit to DestinationFile, verifies the WIM and writes a log beside it. With\nUnattended=Yes nothing is asked: a missing or bad setting is an error naming\nthe INF key, and the exit code says what failed (see README).", stderr)
+		"With no command, wdscapture does what the WDS Image Capture Wizard does: it\nreads WDSCapture.inf (default: Windows/System32/WDSCapture.inf under --root,\nmatched case-insensitively), finds the generalized Windows volume, captures\nit to DestinationFile, verifies the WIM and writes a log beside it. With\nUnattended=Yes nothing is asked: a missing or bad setting is an error naming\nthe INF key, and the exit code says what failed (see README). Otherwise, on a\nterminal, the Image Capture Wizard asks for whatever the INF leaves out (pages\nwhose settings are all present are skipped) and shows the capture's progress.", stderr)
 	infPath := fs.String("inf", "", "WDSCapture.inf to use instead of the default location")
 	root := fs.String("root", "/", "the boot root holding Windows/System32 (X:\\ of the capture environment)")
 	var disks, drives multiFlag
