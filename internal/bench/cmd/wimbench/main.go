@@ -23,6 +23,9 @@ type measure struct {
 }
 
 func run(out io.Writer, name string, args ...string) (measure, error) {
+	// Flush the previous run's dirty pages first, so one tool's output is
+	// not written back to disk while the other one is being measured.
+	syscall.Sync()
 	cmd := exec.Command(name, args...)
 	var buf strings.Builder
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -76,6 +79,7 @@ func main() {
 	if *ntfsImage != "" {
 		sources = append(sources, *ntfsImage)
 	}
+	pairs := 0
 	for _, src := range sources {
 		kind := "dir"
 		if src == *ntfsImage {
@@ -86,17 +90,29 @@ func main() {
 				base := filepath.Join(*outDir, fmt.Sprintf("%s-%s-%s", kind, c, th))
 				os.Remove(base + "-wimlib.wim")
 				os.Remove(base + "-ours.wim")
-				mw, err := run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "--no-acls", "bench")
-				if kind == "ntfs" {
-					mw, err = run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "bench")
+				wimlib := func() measure {
+					m, err := run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "bench")
+					if err != nil {
+						fatal(err)
+					}
+					return m
 				}
-				if err != nil {
-					fatal(err)
+				oursRun := func() measure {
+					m, err := run(w, *ours, "capture", src, base+"-ours.wim", "--name", "bench", "--compress", c, "--threads", th, "--verify=false", "--quiet")
+					if err != nil {
+						fatal(err)
+					}
+					return m
 				}
-				mo, err := run(w, *ours, "capture", src, base+"-ours.wim", "--name", "bench", "--compress", c, "--threads", th, "--verify=false", "--quiet")
-				if err != nil {
-					fatal(err)
+				// Alternate which tool goes first, so neither always gets the
+				// page cache as the other left it.
+				var mw, mo measure
+				if pairs%2 == 0 {
+					mw, mo = wimlib(), oursRun()
+				} else {
+					mo, mw = oursRun(), wimlib()
 				}
+				pairs++
 				mw.size, mo.size = fileSize(base+"-wimlib.wim"), fileSize(base+"-ours.wim")
 				fmt.Fprintf(w, "%-6s %-8s %3s | %8.2f %8.2f %6s | %8.2f %8.2f %6s | %9.1f %9.1f %7s | %6.0f %6.0f\n", kind, c, th,
 					mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()),
