@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/internal/lab"
 	"github.com/wdscapture/wdscapture/internal/memsource"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
@@ -339,30 +339,14 @@ func TestCLIErrorsAndHelp(t *testing.T) {
 	}
 }
 
-// ntfsImage writes src as a WIM and applies it onto a fresh mkntfs image.
+// ntfsImage writes src onto a fresh NTFS volume image (no mounting).
 func ntfsImage(t *testing.T, dir string, src *memsource.Source) string {
 	t.Helper()
 	tooltest.Require(t, "mkntfs", "wimapply")
-	wim := filepath.Join(dir, "tree.wim")
-	w, err := images.Create(wim, images.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddImage(context.Background(), src, images.ImageOptions{Name: "tree"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
 	img := filepath.Join(dir, "ntfs.img")
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
+	if err := lab.NTFSImage(context.Background(), img, src, "Windows", 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	tooltest.Run(t, "mkntfs", "-F", "-q", "-f", img)
-	tooltest.Run(t, "wimapply", wim, "1", img)
 	return img
 }
 

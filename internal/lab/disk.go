@@ -354,6 +354,33 @@ func writeNTFS(ctx context.Context, disk *os.File, p *partPlan, img string, o Op
 	return copySparse(disk, p.offset(), img)
 }
 
+// NTFSImage writes a bare NTFS volume image (a "superfloppy", no partition
+// table) of size bytes at path, labelled label and holding tree, without
+// mounting: the tree goes through our WIM writer and wimapply. Tests use it
+// for volumes that need no disk around them.
+func NTFSImage(ctx context.Context, path string, tree *memsource.Source, label string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sizing %s: %w", path, err)
+	}
+	if err := run("mkntfs", "-F", "-q", "-f", "-L", label, path); err != nil {
+		return err
+	}
+	wim := path + ".wim"
+	defer os.Remove(wim)
+	if err := writeWIM(ctx, wim, tree, label, Options{}); err != nil {
+		return err
+	}
+	return run("wimapply", wim, "1", path)
+}
+
 // writeWIM captures tree into an uncompressed WIM with package images.
 func writeWIM(ctx context.Context, path string, tree *memsource.Source, name string, o Options) error {
 	w, err := images.Create(path, images.Options{Compression: images.CompressNone, Overwrite: true, Logger: o.Logger})
