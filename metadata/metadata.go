@@ -11,6 +11,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -277,16 +278,20 @@ func (r *reader) open(fsys fs.FS, p, what string) (file, int64, bool) {
 		r.warnf("%s is %d bytes and cannot be read at offsets; skipped", p, st.Size())
 		return nil, 0, false
 	}
-	b, err := io.ReadAll(io.LimitReader(f, st.Size()))
+	// One allocation of the claimed size, read in place: a SOFTWARE hive
+	// is tens of MiB, and growing a buffer for it costs copies and page
+	// faults the capture then pays for.
+	b := make([]byte, st.Size())
+	n, err := io.ReadFull(f, b)
 	f.Close()
-	if err != nil {
+	if err != nil && err != io.ErrUnexpectedEOF {
 		r.warnf("read %s: %v", p, err)
 		return nil, 0, false
 	}
 	return struct {
 		io.ReaderAt
 		io.Closer
-	}{strings.NewReader(string(b)), io.NopCloser(nil)}, int64(len(b)), true
+	}{bytes.NewReader(b[:n]), io.NopCloser(nil)}, int64(n), true
 }
 
 // seekReaderAt adapts a ReadSeeker (used from one goroutine) to ReaderAt.

@@ -140,20 +140,42 @@ func (d *Dir) OpenStream(e *Entry, i int) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	h := e.Handle.(*dirHandle)
-	f, err := os.Open(h.path)
+	fd, err := openRaw(h.path)
 	if err != nil {
 		return nil, err
 	}
-	return &exactReader{f: f, left: e.Streams[0].Size, path: h.path}, nil
+	return &exactReader{fd: fd, left: e.Streams[0].Size, path: h.path}, nil
 }
 
 // Close implements Source.
 func (d *Dir) Close() error { return nil }
 
+// openRaw opens a file for reading by its descriptor alone. os.Open would
+// try to register every file with the runtime's network poller, which
+// costs four fcntl calls and a failing epoll_ctl per file: on a capture of
+// tens of thousands of small files, more than reading them. O_NOATIME keeps
+// the capture from touching access times where the kernel allows it (the
+// file's owner or root).
+func openRaw(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOATIME, 0)
+		if err == syscall.EPERM {
+			fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
 // exactReader yields exactly the size recorded at scan time, so a file
 // that grows or shrinks during capture is an error, not a corrupt stream.
 type exactReader struct {
-	f    *os.File
+	fd   int
 	left int64
 	path string
 }
@@ -165,15 +187,31 @@ func (r *exactReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.left {
 		p = p[:r.left]
 	}
-	n, err := r.f.Read(p)
-	r.left -= int64(n)
-	if err == io.EOF && r.left > 0 {
-		return n, fmt.Errorf("%s: file shrank during capture (%d bytes missing)", r.path, r.left)
+	n, err := syscall.Read(r.fd, p)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(r.fd, p)
 	}
-	return n, err
+	if err != nil {
+		return 0, &os.PathError{Op: "read", Path: r.path, Err: err}
+	}
+	r.left -= int64(n)
+	if n == 0 {
+		return 0, fmt.Errorf("%s: file shrank during capture (%d bytes missing)", r.path, r.left)
+	}
+	return n, nil
 }
 
-func (r *exactReader) Close() error { return r.f.Close() }
+func (r *exactReader) Close() error {
+	if r.fd < 0 {
+		return nil
+	}
+	err := syscall.Close(r.fd)
+	r.fd = -1
+	if err != nil {
+		return &os.PathError{Op: "close", Path: r.path, Err: err}
+	}
+	return nil
+}
 
 // SymlinkReparseData builds the data of a symlink reparse point (after the
 // 8-byte reparse header) for a UNIX link target, as wimlib does: '/' and
