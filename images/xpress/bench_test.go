@@ -39,10 +39,38 @@ func benchInputs(b *testing.B) map[string][]byte {
 	if len(text) > 0 {
 		in["gosource"] = text
 	}
+	if corpus := corpusSample(); len(corpus) > 0 {
+		in["corpus"] = corpus
+	}
 	if len(in) == 0 {
 		b.Skip("no Go installation to take inputs from")
 	}
 	return in
+}
+
+// benchCorpus is the Windows-like bench corpus (PE files, text, XML, fonts,
+// incompressible blobs) that the repository's build makes, if it is there.
+const benchCorpus = "../../build/corpus"
+
+// corpusSample returns about 8 MiB of the bench corpus: every 37th regular
+// file in path order, at most 256 KiB of each, concatenated. It returns nil
+// if the corpus has not been built.
+func corpusSample() []byte {
+	var paths []string
+	_ = filepath.WalkDir(benchCorpus, func(p string, de os.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	sort.Strings(paths)
+	var out []byte
+	for i := 0; i < len(paths) && len(out) < 8<<20; i += 37 {
+		if f, err := os.ReadFile(paths[i]); err == nil {
+			out = append(out, f[:min(len(f), 256<<10)]...)
+		}
+	}
+	return out
 }
 
 const benchChunk = 32768

@@ -18,8 +18,12 @@ const (
 	// bytes or more go into the match finder.
 	longMatch = 256
 	longKeep  = 16
-	// itemOffMask selects an item's offset; 0 marks a literal.
+	// itemOffMask selects the offset of a match found by the near-optimal
+	// parser, whose items are offset | (length-3)<<16 (0 marks a literal).
 	itemOffMask = 0xffff
+	// longLenMin is the shortest match whose length takes three extra
+	// bytes in the stream.
+	longLenMin = minMatch + 0xf + 0xff
 )
 
 // Compressor compresses XPRESS chunks. It is not safe for concurrent use but
@@ -46,9 +50,14 @@ type Compressor struct {
 	// win is a copy of the chunk being compressed (see window).
 	win window
 
-	// items is the parse: a literal is byte<<16 (offset field 0), a match
-	// is offset | (length-3)<<16 (offsets are never 0).
-	items [MaxChunkSize]uint32
+	// items is the parse, each item ready for the bit writer: bits 0-8
+	// hold the Huffman symbol, bits 9-23 a match's offset bits below its
+	// top bit, and bits 24-31 min(length-18, 255) for a match of 18 bytes
+	// or more. longLens holds length-3 of each match of 273 bytes or more
+	// (the ones whose length byte is 255), in order; nlong counts them.
+	items    [MaxChunkSize]uint32
+	longLens [MaxChunkSize/longLenMin + 1]uint16
+	nlong    int
 
 	opt *optimal // near-optimal parsing state, nil for the lazy levels
 
@@ -91,7 +100,7 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	c.head3 = [1 << hash3Bits]uint16{}
 	c.head4 = [1 << hash4Bits]uint16{}
 	copy(c.win[:], src)
-	c.huff.freqs = [numSymbols]uint32{}
+	c.resetItems()
 	var count int
 	if c.opt == nil {
 		count = c.parseLazy(src)
@@ -209,9 +218,15 @@ func better(l2, o2, l1, o1 int) bool {
 	return 4*l2-bits.Len16(uint16(o2)) > 4*l1-bits.Len16(uint16(o1))
 }
 
+// resetItems clears the symbol counts and the long lengths before a parse.
+func (c *Compressor) resetItems() {
+	c.huff.freqs = [numSymbols]uint32{}
+	c.nlong = 0
+}
+
 // recordLiteral appends a literal item.
 func (c *Compressor) recordLiteral(k int, b byte) int {
-	c.items[uint16(k)] = uint32(b) << 16
+	c.items[uint16(k)] = uint32(b)
 	c.huff.freqs[b]++
 	return k + 1
 }
@@ -223,8 +238,20 @@ func matchSymbol(length, offset int) int {
 
 // recordMatch appends a match item.
 func (c *Compressor) recordMatch(k, length, offset int) int {
-	c.items[uint16(k)] = uint32(offset) | uint32(length-minMatch)<<16
-	c.huff.freqs[matchSymbol(length, offset)&(numSymbols-1)]++
+	ob := bits.Len16(uint16(offset)) - 1
+	adj := length - minMatch
+	sym := (numLiterals + ob<<4 | min(adj, 0xf)) & (numSymbols - 1)
+	it := uint32(sym) | uint32(offset&(1<<ob-1))<<9
+	if adj >= 0xf {
+		b := min(adj-0xf, 0xff)
+		it |= uint32(b) << 24
+		if b == 0xff {
+			c.longLens[c.nlong%len(c.longLens)] = uint16(adj)
+			c.nlong++
+		}
+	}
+	c.items[uint16(k)] = it
+	c.huff.freqs[sym]++
 	return k + 1
 }
 
@@ -303,71 +330,80 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 	for i := range tableBytes {
 		out[i] = h.lens[2*i] | h.lens[2*i+1]<<4
 	}
-	// enc[s] is the code of symbol s shifted left 4, or'ed with its length.
-	var enc [numSymbols]uint32
+	// enc[s] holds, for symbol s: in bits 0-31 its code shifted left by
+	// the number of offset bits that follow it (ob, 0 for literals), in
+	// bits 32-37 the code length plus ob, in bits 40-43 ob, and in bit 39
+	// a flag for the match symbols that are followed by length bytes.
+	var enc [numSymbols]uint64
 	for s, l := range h.lens {
-		enc[s] = uint32(h.codes[s])<<4 | uint32(l)
+		ob := 0
+		var flag uint64
+		if s >= numLiterals {
+			ob = (s >> 4) & 0xf
+			if s&0xf == 0xf {
+				flag = 1 << 39
+			}
+		}
+		enc[s] = uint64(h.codes[s])<<ob | uint64(int(l)+ob)<<32 | uint64(ob)<<40 | flag
 	}
 
 	// The bit stream: 16-bit words go to the two reserved slots w1 and w2,
 	// extra length bytes to nb; a new slot is reserved at nb when w1 fills.
+	// A word is due once the buffer holds more than 16 bits, but as slots
+	// are handed out in order, due words may wait until two are due (more
+	// than 32 bits) and go out together, except before length bytes.
 	// Indices into scratch are masked only to spare the bounds checks: they
 	// never reach the mask.
 	var bitbuf uint64
-	var bitcount uint
+	var bitcount uint // at most 32 between items
 	w1, w2, nb := tableBytes, tableBytes+2, tableBytes+4
 	end := len(dst) // the size only grows: past this, give up
+	long := 0       // the next entry of c.longLens
 	for _, it := range items {
-		if nb > end {
-			return 0
-		}
-		off := it & itemOffMask
-		var v uint32
-		var n uint
-		if off == 0 {
-			e := enc[(it>>16)&0xff]
-			v, n = e>>4, uint(e&0xf)
-		} else {
-			adj := it >> 16
-			ob := uint(bits.Len16(uint16(off)) - 1)
-			e := enc[(numLiterals+ob<<4|uint(min(adj, 0xf)))&(numSymbols-1)]
-			v, n = e>>4, uint(e&0xf)
-			if adj >= 0xf {
-				// The length bytes go in after the symbol's bits.
-				bitbuf = bitbuf<<n | uint64(v)
-				bitcount += n
-				if bitcount > 16 {
-					bitcount -= 16
-					put16(out, w1, uint16(bitbuf>>bitcount))
-					w1, w2 = w2, nb
-					nb += 2
-				}
-				if adj-0xf >= 0xff {
-					out[nb&scratchMask] = 0xff
-					put16(out, nb+1, uint16(adj))
-					nb += 3
-				} else {
-					out[nb&scratchMask] = byte(adj - 0xf)
-					nb++
-				}
-				v, n = 0, 0
+		e := enc[it&(numSymbols-1)]
+		n := uint(e>>32) & 0x3f
+		if e&(1<<39) != 0 {
+			// The length bytes go in after the symbol's bits and before
+			// the offset bits.
+			ob := uint(e>>40) & 0xf
+			bitbuf = bitbuf<<(n-ob) | (e&0xffffffff)>>ob
+			bitcount += n - ob
+			for bitcount > 16 {
+				bitcount -= 16
+				put16(out, w1, uint16(bitbuf>>bitcount))
+				w1, w2 = w2, nb
+				nb += 2
 			}
-			// Symbol and offset bits together: at most 30 bits.
-			v = v<<ob | off&(1<<ob-1)
-			n += ob
+			if b := it >> 24; b < 0xff {
+				out[nb&scratchMask] = byte(b)
+				nb++
+			} else {
+				out[nb&scratchMask] = 0xff
+				put16(out, nb+1, c.longLens[long%len(c.longLens)])
+				long++
+				nb += 3
+			}
+			bitbuf = bitbuf<<ob | uint64(it>>9&0x7fff)
+			bitcount += ob
+			continue
 		}
-		bitbuf = bitbuf<<n | uint64(v)
+		bitbuf = bitbuf<<n | e&0xffffffff | uint64(it>>9&0x7fff)
 		bitcount += n
-		for bitcount > 16 {
-			bitcount -= 16
-			put16(out, w1, uint16(bitbuf>>bitcount))
-			w1, w2 = w2, nb
-			nb += 2
+		if bitcount > 32 {
+			if nb > end {
+				return 0
+			}
+			bitcount -= 32
+			v := bitbuf >> bitcount
+			put16(out, w1, uint16(v>>16))
+			put16(out, w2, uint16(v))
+			w1, w2 = nb, nb+2
+			nb += 4
 		}
 	}
 	e := enc[endOfData]
-	bitbuf = bitbuf<<(e&0xf) | uint64(e>>4)
-	bitcount += uint(e & 0xf)
+	bitbuf = bitbuf<<(e>>32&0x3f) | e&0xffffffff
+	bitcount += uint(e>>32) & 0x3f
 	for bitcount > 16 {
 		bitcount -= 16
 		put16(out, w1, uint16(bitbuf>>bitcount))

@@ -52,7 +52,7 @@ func (c *Compressor) parseOptimal(src []byte) int {
 			o.symCost[s] = uint32(l)
 		}
 	}
-	c.huff.freqs = [numSymbols]uint32{}
+	c.resetItems()
 	k := 0
 	for i := 0; i < len(src); {
 		it := o.choice[i]

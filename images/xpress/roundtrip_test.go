@@ -205,17 +205,23 @@ func TestRoundTripMatchBoundaries(t *testing.T) {
 type itemStream struct {
 	c     *Compressor
 	d     *Decompressor
-	items []uint32
+	items int
 	want  []byte
 }
 
 func (s *itemStream) literal(b byte) {
-	s.items = append(s.items, uint32(b)<<16)
+	if s.items == 0 {
+		s.c.resetItems()
+	}
+	s.items = s.c.recordLiteral(s.items, b)
 	s.want = append(s.want, b)
 }
 
 func (s *itemStream) match(length, offset int) {
-	s.items = append(s.items, uint32(offset)|uint32(length-minMatch)<<16)
+	if s.items == 0 {
+		s.c.resetItems()
+	}
+	s.items = s.c.recordMatch(s.items, length, offset)
 	for range length {
 		s.want = append(s.want, s.want[len(s.want)-offset])
 	}
@@ -224,19 +230,10 @@ func (s *itemStream) match(length, offset int) {
 func (s *itemStream) check(t *testing.T) {
 	t.Helper()
 	c := s.c
-	c.huff.freqs = [numSymbols]uint32{}
-	for k, it := range s.items {
-		c.items[k] = it
-		if it&itemOffMask == 0 {
-			c.huff.freqs[it>>16]++
-		} else {
-			c.huff.freqs[matchSymbol(int(it>>16)+minMatch, int(it&itemOffMask))]++
-		}
-	}
 	dst := make([]byte, 3*len(s.want)+1024)
-	n := c.write(dst, c.items[:len(s.items)])
+	n := c.write(dst, c.items[:s.items])
 	if n == 0 {
-		t.Fatalf("write failed for %d items", len(s.items))
+		t.Fatalf("write failed for %d items", s.items)
 	}
 	got := make([]byte, len(s.want))
 	if err := s.d.Decompress(got, dst[:n]); err != nil {
@@ -245,7 +242,7 @@ func (s *itemStream) check(t *testing.T) {
 	if !bytes.Equal(got, s.want) {
 		t.Fatal("decoded stream differs from the parse it encodes")
 	}
-	s.items, s.want = s.items[:0], s.want[:0]
+	s.items, s.want = 0, s.want[:0]
 }
 
 // TestEveryOffset encodes a length-3 match at every offset a 64 KiB chunk
