@@ -106,8 +106,10 @@ type Compressor struct {
 	mainCost    [numMainSyms]uint32
 	lenCost     [numLenSyms]uint32
 	alignedCost [numAlignedSyms]uint32
-	lenTail     [maxMatch + 1]uint32 // length code cost by match length
-	useAligned  bool                 // price offsets as in an aligned offset block
+	// matchCost[slot][l] is the cost of the main symbol and length
+	// symbol of a match of length l with offset slot slot.
+	matchCost  [numOffsetSlots][maxMatch + 1]uint32
+	useAligned bool // price offsets as in an aligned offset block
 
 	// Pretree scratch.
 	preItems  [numMainSyms + numLenSyms]uint16 // sym | extra<<8
@@ -515,15 +517,20 @@ func (c *Compressor) setCostsFromCodes() {
 		c.alignedCost[i] = uint32(l) << costShift
 	}
 	c.useAligned = cs.aligned
-	c.setLenTail()
+	c.setMatchCosts()
 }
 
-// setLenTail derives lenTail from lenCost.
-func (c *Compressor) setLenTail() {
-	for l := range c.lenTail {
-		c.lenTail[l] = 0
-		if l >= minMatch+numPrimaryLens {
-			c.lenTail[l] = c.lenCost[l-minMatch-numPrimaryLens]
+// setMatchCosts derives matchCost from mainCost and lenCost.
+func (c *Compressor) setMatchCosts() {
+	for slot := range c.matchCost {
+		row := &c.matchCost[slot]
+		sym := c.mainCost[numChars+slot*numLenHeaders:][:numLenHeaders]
+		for l := minMatch; l < minMatch+numPrimaryLens; l++ {
+			row[l] = sym[l-minMatch]
+		}
+		long := sym[numPrimaryLens]
+		for l := minMatch + numPrimaryLens; l <= maxMatch; l++ {
+			row[l] = long + c.lenCost[l-minMatch-numPrimaryLens]
 		}
 	}
 }
@@ -556,5 +563,5 @@ func (c *Compressor) setInitialCosts(buf []byte) {
 		c.alignedCost[i] = 3 << costShift
 	}
 	c.useAligned = false
-	c.setLenTail()
+	c.setMatchCosts()
 }

@@ -1,10 +1,10 @@
 package lzx
 
+import "encoding/binary"
+
 const (
-	hashBits  = 15
-	hashSize  = 1 << hashBits
-	hash2Bits = 12
-	hash2Size = 1 << hash2Bits
+	hashBits = 15
+	hashSize = 1 << hashBits
 )
 
 // match is a match candidate: length and offset.
@@ -18,68 +18,99 @@ func hash3(b []byte, i int) uint32 {
 	return (v * 0x9E3779B1) >> (32 - hashBits)
 }
 
-// btFinder is a binary-tree match finder: for each 3-byte hash bucket it
-// keeps a binary search tree of earlier positions ordered by the bytes
-// that follow them, so that one descent visits the longest matches first
-// while inserting the new position.
+// Table sizes of the binary-tree match finder, in bits of hash.
+const (
+	bt2Bits = 12 // last position per 2-byte prefix
+	bt3Bits = 14 // last two positions per 3-byte prefix
+	bt4Bits = 15 // tree roots per 4-byte prefix
+)
+
+// btFinder is a binary-tree match finder. Matches of 2 and 3 bytes come
+// from small hash tables of recent positions; longer ones from binary
+// search trees, one per 4-byte hash bucket, of earlier positions ordered
+// by the bytes that follow them, so that one descent visits the longest
+// matches first while inserting the new position.
+//
+// Positions are stored as uint16, with 0 meaning "none": position 0 is
+// never offered as a match source, which costs next to nothing and lets
+// reset be a plain clear.
 type btFinder struct {
-	head  [hashSize]int32
-	hash2 [hash2Size]int32 // last position per hashed 2-byte prefix (checked on use)
-	child [2 * ChunkSize]int32
+	hash2 [1 << bt2Bits]uint16
+	hash3 [1 << bt3Bits][2]uint16
+	hash4 [1 << bt4Bits]uint16
+	child [2 * ChunkSize]uint16
 }
 
 // reset forgets all positions, so that a chunk's matches (and so its
 // compressed form) never depend on the chunks compressed before it.
+// The tree links need no clearing: inserting a position sets them.
 func (f *btFinder) reset() {
-	for i := range f.head {
-		f.head[i] = -1
-	}
-	for i := range f.hash2 {
-		f.hash2[i] = -1
-	}
+	clear(f.hash2[:])
+	clear(f.hash3[:])
+	clear(f.hash4[:])
 }
 
-// advance inserts position pos of buf into the tree. When record is set it
-// appends to ms the matches found, in strictly increasing length, with at
-// most depth candidates visited; it stops early at a match of nice bytes.
+// advance inserts position pos of buf into the finder. When record is set
+// it appends to ms the matches found, in strictly increasing length, with
+// at most depth tree nodes visited; it stops early at a match of nice
+// bytes. Positions fewer than 5 bytes from the end are neither searched
+// nor inserted.
 func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record bool) []match {
 	avail := len(buf) - pos
-	if avail < 3 {
+	if avail < 5 {
 		return ms
 	}
 	maxLen := min(avail, maxMatch)
 	nice = min(nice, maxLen)
-	best := 1
-	k := (uint32(buf[pos]) | uint32(buf[pos+1])<<8) * 0x9E3779B1 >> (32 - hash2Bits)
-	c2 := int(f.hash2[k])
-	f.hash2[k] = int32(pos)
-	if record && c2 >= 0 && c2 < pos && pos-c2 <= maxOffset && buf[c2] == buf[pos] && buf[c2+1] == buf[pos+1] {
-		ms = append(ms, match{2, uint16(pos - c2)})
-		best = 2
+	if !record {
+		// Only the tree order matters: comparing up to nice bytes
+		// suffices to place the new position.
+		maxLen = nice
 	}
-	h := hash3(buf, pos)
-	cur := int(f.head[h])
-	f.head[h] = int32(pos)
+	v := binary.LittleEndian.Uint32(buf[pos:])
+	p := uint16(pos)
+	h2 := (v & 0xFFFF) * 0x9E3779B1 >> (32 - bt2Bits)
+	h3 := (v << 8) * 0x9E3779B1 >> (32 - bt3Bits)
+	h4 := v * 0x9E3779B1 >> (32 - bt4Bits)
+	c2 := int(f.hash2[h2])
+	f.hash2[h2] = p
+	e3 := &f.hash3[h3]
+	c3, c3b := int(e3[0]), int(e3[1])
+	e3[0], e3[1] = p, uint16(c3)
+	if record {
+		if c2 != 0 && pos-c2 <= maxOffset && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
+			ms = append(ms, match{2, uint16(pos - c2)})
+		}
+		if c3 != 0 && pos-c3 <= maxOffset && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
+			ms = append(ms, match{3, uint16(pos - c3)})
+		} else if c3b != 0 && pos-c3b <= maxOffset && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
+			ms = append(ms, match{3, uint16(pos - c3b)})
+		}
+	}
+	cur := int(f.hash4[h4])
+	f.hash4[h4] = p
 	// Indexes into child are masked so that the compiler can drop bounds
 	// checks; every index is already in range.
 	const mask = 2*ChunkSize - 1
 	child := &f.child
 	lt, gt := 2*pos, 2*pos+1
 	lenLT, lenGT := 0, 0
+	best := 3
 	b := buf[pos : pos+maxLen]
-	for d := depth; ; d-- {
-		if cur < 0 || pos-cur > maxOffset || d <= 0 {
-			child[lt&mask] = -1
-			child[gt&mask] = -1
+	l := 0
+	for d := depth; ; {
+		if cur == 0 || pos-cur > maxOffset || d <= 0 {
+			child[lt&mask] = 0
+			child[gt&mask] = 0
 			return ms
 		}
+		d--
 		a := buf[cur : cur+maxLen]
-		l := min(lenLT, lenGT)
 		if a[l] == b[l] {
 			l = extend(a, b, l+1)
-			if l > best {
-				best = l
+			if !record || l > best {
 				if record {
+					best = l
 					ms = append(ms, match{uint16(l), uint16(pos - cur)})
 				}
 				if l >= nice {
@@ -90,16 +121,17 @@ func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record 
 			}
 		}
 		if a[l] < b[l] {
-			child[lt&mask] = int32(cur)
+			child[lt&mask] = uint16(cur)
 			lt = 2*cur + 1
 			cur = int(child[lt&mask])
 			lenLT = l
 		} else {
-			child[gt&mask] = int32(cur)
+			child[gt&mask] = uint16(cur)
 			gt = 2 * cur
 			cur = int(child[gt&mask])
 			lenGT = l
 		}
+		l = min(lenLT, lenGT)
 	}
 }
 

@@ -216,12 +216,6 @@ var lenHeader = func() (h [maxMatch + 1]uint8) {
 	return h
 }()
 
-// matchCost returns the cost of a match of length l with offset slot slot
-// (extra offset bits priced separately).
-func (c *Compressor) matchCost(l, slot int) uint32 {
-	return c.mainCost[numChars+slot*numLenHeaders+int(lenHeader[l])] + c.lenTail[l]
-}
-
 // offsetCost returns the cost of the extra bits of a formatted offset.
 func (c *Compressor) offsetCost(code int) (slot int, cost uint32) {
 	slot = int(slotOf[code])
@@ -232,29 +226,15 @@ func (c *Compressor) offsetCost(code int) (slot int, cost uint32) {
 	return slot, e << costShift
 }
 
-// relax offers the arrivals at nodes[first..l] (relative to the current
-// position, whose cost is base) of a match with the given slot and code,
-// at cost base + fixed + the cost of the main symbol and length.
-func (c *Compressor) relax(nodes []node, base, fixed uint32, slot, first, l int, code uint16) {
-	nodes = nodes[:l+1]
-	symBase := numChars + slot*numLenHeaders
-	sym := c.mainCost[symBase : symBase+numLenHeaders]
-	b := base + fixed
-	ll := first
-	for ; ll <= numPrimaryLens+1 && ll < len(nodes); ll++ {
-		cost := b + sym[ll-minMatch]
-		if nd := &nodes[ll]; cost < nd.cost {
-			*nd = node{cost, item{uint16(ll), code}}
-		}
-	}
-	if ll < len(nodes) {
-		b += sym[numPrimaryLens]
-		lc := c.lenCost[:]
-		for ; ll < len(nodes); ll++ {
-			cost := b + lc[(ll-minMatch-numPrimaryLens)&255]
-			if nd := &nodes[ll]; cost < nd.cost {
-				*nd = node{cost, item{uint16(ll), code}}
-			}
+// relax offers the arrivals at nodes[from..to] (relative to the current
+// position) of a match with the given code, at cost base + row[length].
+func relax(nodes []node, base uint32, row *[maxMatch + 1]uint32, from, to int, code uint16) {
+	r := row[from : to+1]
+	nd := nodes[from : to+1]
+	nd = nd[:len(r)]
+	for k, mc := range r {
+		if cost := base + mc; cost < nd[k].cost {
+			nd[k] = node{cost, item{uint16(from + k), code}}
 		}
 	}
 }
@@ -263,6 +243,13 @@ func (c *Compressor) relax(nodes []node, base, fixed uint32, slot, first, l int,
 // costs and stores it in c.items. The repeat offsets at a position are
 // those left by its cheapest arrival; they are worked out when the
 // position is reached, since its arrival is then final.
+//
+// Every match length at a position is priced once only, with the first
+// offset that reaches it in the order R0, R1, R2, then the explicit
+// offsets from the nearest: a shorter offset is nearly always the
+// cheaper. Positions where the match finder found nothing are given only
+// the literal. When coarse is set, matches are priced at their full
+// length only.
 func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 	n := len(buf)
 	nodes := c.nodes[:n+1]
@@ -294,13 +281,15 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 		if cost := base + c.mainCost[buf[i]]; cost < nodes[i+1].cost {
 			nodes[i+1] = node{cost, item{1, uint16(buf[i])}}
 		}
+		ms := c.cache[c.start[i]:c.start[i+1]]
 		limit := min(n-i, maxMatch)
 		if limit < minMatch {
 			i++
 			continue
 		}
+		// Repeat offset matches.
+		var repLen [numRepeats]int
 		longLen, longItem := 0, item{}
-		// Repeat offset matches, every length.
 		head := binary.LittleEndian.Uint16(buf[i:])
 		for k := 0; k < numRepeats; k++ {
 			r := int(reps[k])
@@ -308,57 +297,54 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 				continue
 			}
 			l := matchLen(buf, i, i-r, limit)
-			if l >= nice {
-				if l > longLen {
-					longLen, longItem = l, item{uint16(l), uint16(k)}
-				}
-				continue
-			}
-			if coarse {
-				c.relax(nodes[i:], base, 0, k, l, l, uint16(k))
-			} else {
-				c.relax(nodes[i:], base, 0, k, minMatch, l, uint16(k))
+			repLen[k] = l
+			if l >= nice && l > longLen {
+				longLen, longItem = l, item{uint16(l), uint16(k)}
 			}
 		}
-		// Explicit offset matches from the cache.
-		ms := c.cache[c.start[i]:c.start[i+1]]
-		prev := minMatch - 1
-		for _, m := range ms {
-			off := m.offset
-			l := int(m.length)
-			if off == reps[0] || off == reps[1] || off == reps[2] {
-				prev = l // priced as a repeat match above
-				continue
-			}
-			code := int(off) + 2
-			if l >= nice {
-				if l > longLen {
-					longLen, longItem = l, item{uint16(l), uint16(code)}
-				}
-				continue
-			}
-			slot, oc := c.offsetCost(code)
-			if coarse {
-				c.relax(nodes[i:], base, oc, slot, l, l, uint16(code))
-			} else {
-				c.relax(nodes[i:], base, oc, slot, prev+1, l, uint16(code))
-			}
-			prev = l
+		if len(ms) > 0 && int(ms[len(ms)-1].length) >= nice && int(ms[len(ms)-1].length) > longLen {
+			m := ms[len(ms)-1]
+			longLen, longItem = int(m.length), item{m.length, m.offset + 2}
 		}
 		if longLen > 0 {
 			// Take a long match outright and skip the positions it covers.
 			var cost uint32
 			if longItem.code < numRepeats {
-				cost = base + c.matchCost(longLen, int(longItem.code))
+				cost = base + c.matchCost[longItem.code][longLen]
 			} else {
 				slot, oc := c.offsetCost(int(longItem.code))
-				cost = base + oc + c.matchCost(longLen, slot)
+				cost = base + oc + c.matchCost[slot][longLen]
 			}
 			if cost < nodes[i+longLen].cost {
 				nodes[i+longLen] = node{cost, longItem}
 			}
 			i += longLen
 			continue
+		}
+		next := minMatch
+		here := nodes[i:]
+		for k, l := range repLen {
+			if l >= next {
+				if coarse {
+					next = l
+				}
+				relax(here, base, &c.matchCost[k], next, l, uint16(k))
+				next = l + 1
+			}
+		}
+		// Explicit offset matches from the cache.
+		for _, m := range ms {
+			l := int(m.length)
+			if l < next {
+				continue
+			}
+			code := int(m.offset) + 2
+			slot, oc := c.offsetCost(code)
+			if coarse {
+				next = l
+			}
+			relax(here, base+oc, &c.matchCost[slot], next, l, uint16(code))
+			next = l + 1
 		}
 		i++
 	}
