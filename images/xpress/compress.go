@@ -1,6 +1,7 @@
 package xpress
 
 import (
+	"encoding/binary"
 	"math/bits"
 )
 
@@ -58,6 +59,8 @@ type Compressor struct {
 	items    [MaxChunkSize]uint32
 	longLens [MaxChunkSize/longLenMin + 1]uint16
 	nlong    int
+
+	sink uint16 // see longest
 
 	opt *optimal // near-optimal parsing state, nil for the lazy levels
 
@@ -123,14 +126,11 @@ const winMask = 1<<17 - 1
 const scratchMask = 1<<18 - 1
 
 func (w *window) load32(i int) uint32 {
-	j := i & winMask
-	return uint32(w[j]) | uint32(w[j+1])<<8 | uint32(w[j+2])<<16 | uint32(w[j+3])<<24
+	return binary.LittleEndian.Uint32(w[i&winMask:])
 }
 
 func (w *window) load64(i int) uint64 {
-	j := i & winMask
-	return uint64(w[j]) | uint64(w[j+1])<<8 | uint64(w[j+2])<<16 | uint64(w[j+3])<<24 |
-		uint64(w[j+4])<<32 | uint64(w[j+5])<<40 | uint64(w[j+6])<<48 | uint64(w[j+7])<<56
+	return binary.LittleEndian.Uint64(w[i&winMask:])
 }
 
 func hash3(v uint32) uint32 { return ((v << 8) * 0x9e3779b1) >> (32 - hash3Bits) }
@@ -178,6 +178,10 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 	cand := c.head4[h]
 	c.prev[uint16(i)] = cand
 	c.head4[h] = pos
+	// Touch the table entries of the next position, which is usually
+	// searched next: the loads overlap with this search.
+	vn := w.load32(i + 1)
+	c.sink = c.head3[hash3(vn)] ^ c.head4[hash4(vn)]
 	if best >= maxLen {
 		return 0, 0
 	}
@@ -191,13 +195,26 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 	prev := &c.prev
 	b := max(best, minMatch)
 	want := w.load32(i + b - 3) // the last 4 bytes a longer match must have
+	v8 := w.load64(i)
 	for ; depth > 0 && cand != 0; depth-- {
 		p := int(cand - 1)
 		cand = prev[uint16(cand-1)]
-		if w.load32(p+b-3) != want || w.load32(p) != v {
+		if w.load32(p+b-3) != want {
 			continue
 		}
-		l := 4 + w.matchLen(p+4, i+4, maxLen-4)
+		x := w.load64(p) ^ v8
+		if uint32(x) != 0 {
+			continue
+		}
+		// Most matches end within the first 8 bytes: no call for those.
+		var l int
+		if x != 0 {
+			l = min(bits.TrailingZeros64(x)>>3, maxLen)
+		} else if maxLen > 8 {
+			l = 8 + w.matchLen(p+8, i+8, maxLen-8)
+		} else {
+			l = maxLen
+		}
 		if l > best {
 			best, length, offset = l, l, i-p
 			if l >= nice {
