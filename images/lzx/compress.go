@@ -99,7 +99,8 @@ type Compressor struct {
 	bounds     [maxBlocks + 1]int
 	sizes      [maxBlocks]int
 	splitFreqs [10]freqSet
-	blockCodes [2]codeSet
+	trialCodes [maxBlocks]codeSet // codes of the split being tried
+	blockCodes [maxBlocks]codeSet // codes of the best split so far
 	zeroCodes  codeSet
 
 	// Parser costs (bits << costShift).
@@ -182,6 +183,8 @@ func (c *Compressor) chooseBlocks() {
 	}
 	c.sizes[0] = n
 	if !c.p.optimal || n < 2*minBlockSize {
+		c.countFreqs(0, c.nItem, &c.freqs)
+		c.planBlock(&c.freqs, n, &c.blockCodes[0], &c.zeroCodes)
 		return
 	}
 	var q, t [maxBlocks + 1]int   // item index cuts
@@ -196,6 +199,7 @@ func (c *Compressor) chooseBlocks() {
 	addFreqs(&fs[5], &fs[2], &fs[3])
 	addFreqs(&fs[6], &fs[4], &fs[5])
 	best := c.splitBits([]*freqSet{&fs[6]}, []int{n})
+	c.blockCodes[0] = c.trialCodes[0]
 	try := func(parts int, cut, pos []int, f []*freqSet) {
 		var sz [maxBlocks]int
 		for k := 0; k < parts; k++ {
@@ -209,6 +213,7 @@ func (c *Compressor) chooseBlocks() {
 			c.nBlocks = parts
 			copy(c.bounds[:], cut[:parts+1])
 			copy(c.sizes[:], sz[:parts])
+			copy(c.blockCodes[:parts], c.trialCodes[:parts])
 		}
 	}
 	half := [3]int{0, q[2], c.nItem}
@@ -259,21 +264,22 @@ func addFreqs(dst, a, b *freqSet) {
 }
 
 // splitBits returns the exact size in bits of the chunk sent as blocks
-// with the given symbol counts and sizes.
+// with the given symbol counts and sizes, leaving their code lengths in
+// c.trialCodes.
 func (c *Compressor) splitBits(fs []*freqSet, sizes []int) int {
 	bits := 0
 	prev := &c.zeroCodes
 	for j := range fs {
-		cs := &c.blockCodes[j%2]
+		cs := &c.trialCodes[j]
 		bits += c.planBlock(fs[j], sizes[j], cs, prev)
 		prev = cs
 	}
 	return bits
 }
 
-// planBlock builds the codes of a block of size bytes with the symbol
-// counts f into cs and returns its exact size in bits, its code lengths
-// being sent as differences from prev's.
+// planBlock builds the code lengths of a block of size bytes with the
+// symbol counts f into cs and returns its exact size in bits, its code
+// lengths being sent as differences from prev's.
 func (c *Compressor) planBlock(f *freqSet, size int, cs, prev *codeSet) int {
 	c.buildCodes(f, cs)
 	cs.size = size
@@ -328,15 +334,13 @@ func (c *Compressor) countFreqs(a, b int, f *freqSet) {
 	}
 }
 
-// buildCodes builds Huffman codes for the counts f into cs and decides
-// between a verbatim and an aligned offset block.
+// buildCodes builds Huffman code lengths for the counts f into cs and
+// decides between a verbatim and an aligned offset block. The codewords
+// themselves are left to setCodewords.
 func (c *Compressor) buildCodes(f *freqSet, cs *codeSet) {
 	c.hb.lengths(f.main[:], cs.mainLens[:], maxMainCodeLen)
 	c.hb.lengths(f.length[:], cs.lenLens[:], maxLenCodeLen)
 	c.hb.lengths(f.aligned[:], cs.alignedLens[:], maxAlignedLen)
-	canonicalCodes(cs.mainLens[:], cs.mainCodes[:])
-	canonicalCodes(cs.lenLens[:], cs.lenCodes[:])
-	canonicalCodes(cs.alignedLens[:], cs.alignedCode[:])
 	// An aligned offset block pays 24 bits for its code; it wins when the
 	// aligned symbols then cost less than 3 verbatim bits each.
 	verbatim, aligned := 0, numAlignedSyms*3
@@ -347,14 +351,21 @@ func (c *Compressor) buildCodes(f *freqSet, cs *codeSet) {
 	cs.aligned = f.nAligned > 0 && aligned < verbatim
 }
 
-// writeBlocks writes the chunk as the blocks chosen by chooseBlocks.
+// setCodewords assigns the canonical codewords for the lengths in cs.
+func setCodewords(cs *codeSet) {
+	canonicalCodes(cs.mainLens[:], cs.mainCodes[:])
+	canonicalCodes(cs.lenLens[:], cs.lenCodes[:])
+	canonicalCodes(cs.alignedLens[:], cs.alignedCode[:])
+}
+
+// writeBlocks writes the chunk as the blocks chosen by chooseBlocks,
+// with the code lengths it planned.
 func (c *Compressor) writeBlocks() {
 	prev := &c.zeroCodes
 	for j := 0; j < c.nBlocks; j++ {
 		a, b := c.bounds[j], c.bounds[j+1]
-		cs := &c.blockCodes[j%2]
-		c.countFreqs(a, b, &c.freqs)
-		c.planBlock(&c.freqs, c.sizes[j], cs, prev)
+		cs := &c.blockCodes[j]
+		setCodewords(cs)
 		c.writeBlock(a, b, cs, prev)
 		prev = cs
 	}
@@ -463,7 +474,6 @@ func (c *Compressor) planLens(lens, prev []uint8) int {
 	}
 	c.nPreItems = len(items)
 	c.hb.lengths(c.preFreq[:], c.preLens[:], encPreCodeLen)
-	canonicalCodes(c.preLens[:], c.preCodes[:])
 	bits := numPreSyms * 4
 	for s, f := range c.preFreq {
 		bits += int(f) * int(c.preLens[s])
@@ -476,6 +486,7 @@ func (c *Compressor) planLens(lens, prev []uint8) int {
 // differences from prev.
 func (c *Compressor) writeLens(lens, prev []uint8) {
 	c.planLens(lens, prev)
+	canonicalCodes(c.preLens[:], c.preCodes[:])
 	w := &c.w
 	for _, l := range c.preLens {
 		w.write(uint32(l), 4)

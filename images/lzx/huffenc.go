@@ -7,6 +7,7 @@ import "slices"
 // allocate.
 type huffBuilder struct {
 	keys   [numMainSyms]uint64 // freq<<16 | symbol, sorted
+	tmp    [numMainSyms]uint64
 	weight [2 * numMainSyms]uint32
 	parent [2 * numMainSyms]int32
 	depth  [2 * numMainSyms]uint8
@@ -38,7 +39,7 @@ func (hb *huffBuilder) lengths(freqs []uint32, lens []uint8, limit int) {
 		}
 		return
 	}
-	slices.Sort(keys)
+	hb.sort(keys)
 	// Two-queue Huffman construction: leaves 0..n-1 in increasing weight,
 	// internal nodes n..2n-2 are created in non-decreasing weight order.
 	for i, k := range keys {
@@ -98,6 +99,41 @@ func (hb *huffBuilder) lengths(freqs []uint32, lens []uint8, limit int) {
 			lens[keys[i]&0xFFFF] = uint8(l)
 			i++
 		}
+	}
+}
+
+// sort sorts keys (freq<<16 | symbol, freq < 1<<16) in increasing order.
+// Large sets are radix sorted on the frequency bytes, which keeps equal
+// frequencies in their (increasing) symbol order.
+func (hb *huffBuilder) sort(keys []uint64) {
+	if len(keys) < 48 {
+		slices.Sort(keys)
+		return
+	}
+	var maxKey uint64
+	for _, k := range keys {
+		maxKey = max(maxKey, k)
+	}
+	src, dst := keys, hb.tmp[:len(keys)]
+	for shift := uint(16); shift < 32 && maxKey>>shift != 0; shift += 8 {
+		var count [256]int
+		for _, k := range src {
+			count[byte(k>>shift)]++
+		}
+		pos := 0
+		for i, n := range count {
+			count[i] = pos
+			pos += n
+		}
+		for _, k := range src {
+			b := byte(k >> shift)
+			dst[count[b]] = k
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
 	}
 }
 
