@@ -6,8 +6,8 @@ import (
 )
 
 const (
-	hash4Bits = 15
-	hash3Bits = 14
+	hash4Bits = 16
+	hash3Bits = 15
 	// len3TooFar: a length-3 match this far back costs about as much as
 	// three literals, so the lazy parser passes it up.
 	len3TooFar = 4096
@@ -406,16 +406,18 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 		}
 		bitbuf = bitbuf<<n | e&0xffffffff | uint64(it>>9&0x7fff)
 		bitcount += n
+		// Whether two words are due is a coin toss for the branch
+		// predictor: store them either way (a premature store is
+		// overwritten when the slots really fill) and advance without a
+		// branch.
+		v := bitbuf >> (bitcount - 32) // 0 if bitcount < 32
+		put16(out, w1, uint16(v>>16))
+		put16(out, w2, uint16(v))
 		if bitcount > 32 {
-			if nb > end {
-				return 0
-			}
-			bitcount -= 32
-			v := bitbuf >> bitcount
-			put16(out, w1, uint16(v>>16))
-			put16(out, w2, uint16(v))
-			w1, w2 = nb, nb+2
-			nb += 4
+			w1, w2, nb, bitcount = nb, nb+2, nb+4, bitcount-32
+		}
+		if nb > end {
+			return 0
 		}
 	}
 	e := enc[endOfData]
