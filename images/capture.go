@@ -305,19 +305,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 }
 
 // rewind drops everything written from off on.
-func (w *Writer) rewind(off int64) error {
-	if err := w.out.flush(); err != nil {
-		return err
-	}
-	if err := w.f.Truncate(off); err != nil {
-		return err
-	}
-	if _, err := w.f.Seek(off, io.SeekStart); err != nil {
-		return err
-	}
-	w.out.pos = off
-	return nil
-}
+func (w *Writer) rewind(off int64) error { return w.out.rewind(off) }
 
 func (w *Writer) openStream(src volume.Source, s *captureStream) (io.ReadCloser, error) {
 	if s.reparse {

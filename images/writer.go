@@ -82,7 +82,6 @@ type Writer struct {
 	done     bool
 	prog     Progress
 	lastProg time.Time
-	buf      []byte
 }
 
 func (o *Options) threads() int {
@@ -115,7 +114,11 @@ func Create(path string, opts Options) (*Writer, error) {
 		w.hdr.ChunkSize = 0
 	}
 	// The header stays zero (no magic) until Commit.
-	w.out = newOutput(f, 0)
+	w.out, err = newOutput(f, f.Name(), 0)
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	if _, err := w.out.Write(make([]byte, headerSize)); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -172,11 +175,11 @@ func Append(path string, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, formatErr("append to %s: %d metadata resources for %d images", path, len(w.metas), len(w.images))
 	}
-	if _, err := f.Seek(st.Size(), io.SeekStart); err != nil {
+	w.out, err = newOutput(f, path, st.Size())
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}
-	w.out = newOutput(f, st.Size())
 	if err := w.startPool(); err != nil {
 		w.Abort()
 		return nil, err
@@ -216,6 +219,9 @@ func (w *Writer) Abort() error {
 	w.done = true
 	if w.pool != nil {
 		w.pool.close()
+	}
+	if w.out != nil {
+		w.out.close()
 	}
 	if w.appendTo {
 		err := w.f.Truncate(w.origSize)
@@ -302,6 +308,9 @@ func (w *Writer) commit() error {
 		w.hdr.BootMeta = w.metas[w.hdr.BootIndex-1].res
 	}
 	w.hdr.Flags &^= hdrFlagWriteInProgress
+	if err := w.out.close(); err != nil {
+		return err
+	}
 	// Everything the new header points at must be on disk before it is.
 	if err := w.f.Sync(); err != nil {
 		return err
@@ -349,18 +358,20 @@ func (w *Writer) writeResource(ctx context.Context, r io.Reader, size uint64, fl
 	h := sha1.New()
 	var sum [20]byte
 	if w.pool == nil || size == 0 {
-		buf := w.copyBuf()
+		// Uncompressed: read straight into the output block, in pieces
+		// small enough to be still in the CPU cache when hashed.
 		left := size
 		for left > 0 {
 			if err := ctx.Err(); err != nil {
 				return resHdr{}, sum, err
 			}
-			n := min(uint64(len(buf)), left)
+			buf := w.out.space()
+			n := min(uint64(len(buf)), left, readPiece)
 			if _, err := io.ReadFull(r, buf[:n]); err != nil {
 				return resHdr{}, sum, fmt.Errorf("read %s at byte %d of %d: %w", what, size-left, size, err)
 			}
 			h.Write(buf[:n])
-			if _, err := w.out.Write(buf[:n]); err != nil {
+			if err := w.out.advance(int(n)); err != nil {
 				return resHdr{}, sum, err
 			}
 			left -= n
@@ -457,9 +468,5 @@ func (w *Writer) addBytes(n uint64) {
 	w.report(false)
 }
 
-func (w *Writer) copyBuf() []byte {
-	if w.buf == nil {
-		w.buf = make([]byte, 1<<20)
-	}
-	return w.buf
-}
+// readPiece bounds one read of an uncompressed stream.
+const readPiece = 256 << 10
