@@ -88,7 +88,7 @@ type Compressor struct {
 	scratch  [maxMatch + 1]match
 
 	nodes [ChunkSize + 1]node
-	reps  [ChunkSize + 1][4]uint16 // repeat offsets at each reached position (4th unused: 8-byte moves)
+	reps  [ChunkSize + 1]uint64 // repeat offsets R0 | R1<<16 | R2<<32 at each reached position
 
 	freqs freqSet
 	codes codeSet // whole-chunk codes, used to price the next parser pass

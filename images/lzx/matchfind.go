@@ -50,48 +50,48 @@ func (f *btFinder) reset() {
 	clear(f.hash4[:])
 }
 
-// advance inserts position pos of buf into the finder. When record is set
-// it appends to ms the matches found, in strictly increasing length, with
-// at most depth tree nodes visited; it stops early at a match of nice
-// bytes. Positions fewer than 5 bytes from the end are neither searched
-// nor inserted.
-func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record bool) []match {
+// hashes returns the first 4 bytes at pos (little-endian) and their 2-,
+// 3- and 4-byte hashes.
+func hashes(buf []byte, pos int) (v, h2, h3, h4 uint32) {
+	v = binary.LittleEndian.Uint32(buf[pos:])
+	h2 = (v & 0xFFFF) * 0x9E3779B1 >> (32 - bt2Bits)
+	h3 = (v << 8) * 0x9E3779B1 >> (32 - bt3Bits)
+	h4 = v * 0x9E3779B1 >> (32 - bt4Bits)
+	return
+}
+
+// Indexes into child are masked so that the compiler can drop bounds
+// checks; every index is already in range.
+const childMask = 2*ChunkSize - 1
+
+// find inserts position pos of buf into the finder and appends to ms the
+// matches found, in strictly increasing length, with at most depth tree
+// nodes visited; it stops early at a match of nice bytes. Positions fewer
+// than 5 bytes from the end are neither searched nor inserted.
+func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
 	avail := len(buf) - pos
 	if avail < 5 {
 		return ms
 	}
 	maxLen := min(avail, maxMatch)
 	nice = min(nice, maxLen)
-	if !record {
-		// Only the tree order matters: comparing up to nice bytes
-		// suffices to place the new position.
-		maxLen = nice
-	}
-	v := binary.LittleEndian.Uint32(buf[pos:])
+	v, h2, h3, h4 := hashes(buf, pos)
 	p := uint16(pos)
-	h2 := (v & 0xFFFF) * 0x9E3779B1 >> (32 - bt2Bits)
-	h3 := (v << 8) * 0x9E3779B1 >> (32 - bt3Bits)
-	h4 := v * 0x9E3779B1 >> (32 - bt4Bits)
-	c2 := int(f.hash2[h2])
-	f.hash2[h2] = p
-	e3 := &f.hash3[h3]
+	c2 := int(f.hash2[h2&(1<<bt2Bits-1)])
+	f.hash2[h2&(1<<bt2Bits-1)] = p
+	e3 := &f.hash3[h3&(1<<bt3Bits-1)]
 	c3, c3b := int(e3[0]), int(e3[1])
 	e3[0], e3[1] = p, uint16(c3)
-	if record {
-		if c2 != 0 && pos-c2 <= maxOffset && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
-			ms = append(ms, match{2, uint16(pos - c2)})
-		}
-		if c3 != 0 && pos-c3 <= maxOffset && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
-			ms = append(ms, match{3, uint16(pos - c3)})
-		} else if c3b != 0 && pos-c3b <= maxOffset && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
-			ms = append(ms, match{3, uint16(pos - c3b)})
-		}
+	if c2 != 0 && pos-c2 <= maxOffset && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
+		ms = append(ms, match{2, uint16(pos - c2)})
 	}
-	cur := int(f.hash4[h4])
-	f.hash4[h4] = p
-	// Indexes into child are masked so that the compiler can drop bounds
-	// checks; every index is already in range.
-	const mask = 2*ChunkSize - 1
+	if c3 != 0 && pos-c3 <= maxOffset && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
+		ms = append(ms, match{3, uint16(pos - c3)})
+	} else if c3b != 0 && pos-c3b <= maxOffset && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
+		ms = append(ms, match{3, uint16(pos - c3b)})
+	}
+	cur := int(f.hash4[h4&(1<<bt4Bits-1)])
+	f.hash4[h4&(1<<bt4Bits-1)] = p
 	child := &f.child
 	lt, gt := 2*pos, 2*pos+1
 	lenLT, lenGT := 0, 0
@@ -100,35 +100,85 @@ func (f *btFinder) advance(buf []byte, pos, nice, depth int, ms []match, record 
 	l := 0
 	for d := depth; ; {
 		if cur == 0 || pos-cur > maxOffset || d <= 0 {
-			child[lt&mask] = 0
-			child[gt&mask] = 0
+			child[lt&childMask] = 0
+			child[gt&childMask] = 0
 			return ms
 		}
 		d--
 		a := buf[cur : cur+maxLen]
 		if a[l] == b[l] {
 			l = extend(a, b, l+1)
-			if !record || l > best {
-				if record {
-					best = l
-					ms = append(ms, match{uint16(l), uint16(pos - cur)})
-				}
+			if l > best {
+				best = l
+				ms = append(ms, match{uint16(l), uint16(pos - cur)})
 				if l >= nice {
-					child[lt&mask] = child[(2*cur)&mask]
-					child[gt&mask] = child[(2*cur+1)&mask]
+					child[lt&childMask] = child[(2*cur)&childMask]
+					child[gt&childMask] = child[(2*cur+1)&childMask]
 					return ms
 				}
 			}
 		}
 		if a[l] < b[l] {
-			child[lt&mask] = uint16(cur)
+			child[lt&childMask] = uint16(cur)
 			lt = 2*cur + 1
-			cur = int(child[lt&mask])
+			cur = int(child[lt&childMask])
 			lenLT = l
 		} else {
-			child[gt&mask] = uint16(cur)
+			child[gt&childMask] = uint16(cur)
 			gt = 2 * cur
-			cur = int(child[gt&mask])
+			cur = int(child[gt&childMask])
+			lenGT = l
+		}
+		l = min(lenLT, lenGT)
+	}
+}
+
+// skip inserts position pos of buf into the finder like find, without
+// recording matches. Only the tree order matters, so bytes are compared
+// up to nice only.
+func (f *btFinder) skip(buf []byte, pos, nice, depth int) {
+	avail := len(buf) - pos
+	if avail < 5 {
+		return
+	}
+	maxLen := min(avail, nice)
+	_, h2, h3, h4 := hashes(buf, pos)
+	p := uint16(pos)
+	f.hash2[h2&(1<<bt2Bits-1)] = p
+	e3 := &f.hash3[h3&(1<<bt3Bits-1)]
+	e3[0], e3[1] = p, e3[0]
+	cur := int(f.hash4[h4&(1<<bt4Bits-1)])
+	f.hash4[h4&(1<<bt4Bits-1)] = p
+	child := &f.child
+	lt, gt := 2*pos, 2*pos+1
+	lenLT, lenGT := 0, 0
+	b := buf[pos : pos+maxLen]
+	l := 0
+	for d := depth; ; {
+		if cur == 0 || pos-cur > maxOffset || d <= 0 {
+			child[lt&childMask] = 0
+			child[gt&childMask] = 0
+			return
+		}
+		d--
+		a := buf[cur : cur+maxLen]
+		if a[l] == b[l] {
+			l = extend(a, b, l+1)
+			if l >= maxLen {
+				child[lt&childMask] = child[(2*cur)&childMask]
+				child[gt&childMask] = child[(2*cur+1)&childMask]
+				return
+			}
+		}
+		if a[l] < b[l] {
+			child[lt&childMask] = uint16(cur)
+			lt = 2*cur + 1
+			cur = int(child[lt&childMask])
+			lenLT = l
+		} else {
+			child[gt&childMask] = uint16(cur)
+			gt = 2 * cur
+			cur = int(child[gt&childMask])
 			lenGT = l
 		}
 		l = min(lenLT, lenGT)

@@ -133,15 +133,15 @@ func (c *Compressor) findMatches(buf []byte) {
 	limit := c.cacheLen
 	for i := 0; i < n; {
 		c.start[i] = int32(pos)
-		// One advance records fewer than maxMatch matches (their lengths
+		// One find records fewer than maxMatch matches (their lengths
 		// strictly increase), so with maxMatch free entries they fit in
 		// place without append ever reallocating.
 		var ms []match
 		if limit-pos >= maxMatch {
-			ms = f.advance(buf, i, nice, depth, c.cache[pos:pos:limit], true)
+			ms = f.find(buf, i, nice, depth, c.cache[pos:pos:limit])
 		} else {
 			// Cache nearly full (pathological data): keep the longest only.
-			found := f.advance(buf, i, nice, depth, c.scratch[:0], true)
+			found := f.find(buf, i, nice, depth, c.scratch[:0])
 			if len(found) > 0 && pos < limit {
 				c.cache[pos] = found[len(found)-1]
 				ms = c.cache[pos : pos+1]
@@ -153,7 +153,7 @@ func (c *Compressor) findMatches(buf []byte) {
 			end := i - 1 + int(ms[len(ms)-1].length)
 			for ; i < end; i++ {
 				c.start[i] = int32(pos)
-				f.advance(buf, i, nice, depth, nil, false)
+				f.skip(buf, i, nice, depth)
 			}
 		}
 	}
@@ -257,54 +257,66 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 		nodes[i].cost = infCost
 	}
 	nodes[0] = node{cost: 0}
-	c.reps[0] = [4]uint16{1, 1, 1, 0}
+	allReps := c.reps[:n+1]
+	allReps[0] = 1 | 1<<16 | 1<<32
 	nice := c.p.nice
 	for i := 0; i < n; {
 		nd := nodes[i]
 		base := nd.cost
-		var reps [4]uint16
+		reps := allReps[0]
 		if i > 0 {
 			it := nd.item
-			reps = c.reps[i-int(it.length)]
+			reps = allReps[i-int(it.length)]
 			if it.length > 1 {
-				if it.code < numRepeats {
-					reps[0], reps[it.code] = reps[it.code], reps[0]
-				} else {
-					reps[2], reps[1], reps[0] = reps[1], reps[0], it.code-2
+				switch it.code {
+				case 0:
+				case 1:
+					reps = reps>>16&0xFFFF | reps&0xFFFF<<16 | reps&(0xFFFF<<32)
+				case 2:
+					reps = reps>>32 | reps&(0xFFFF<<16) | reps&0xFFFF<<32
+				default:
+					reps = uint64(it.code-2) | reps&0xFFFFFFFF<<16
 				}
 			}
-			c.reps[i] = reps
-		} else {
-			reps = c.reps[0]
+			allReps[i] = reps
 		}
 		// Literal.
 		if cost := base + c.mainCost[buf[i]]; cost < nodes[i+1].cost {
 			nodes[i+1] = node{cost, item{1, uint16(buf[i])}}
 		}
-		ms := c.cache[c.start[i]:c.start[i+1]]
 		limit := min(n-i, maxMatch)
 		if limit < minMatch {
 			i++
 			continue
 		}
+		ms := c.cache[c.start[i]:c.start[i+1]]
 		// Repeat offset matches.
-		var repLen [numRepeats]int
-		longLen, longItem := 0, item{}
 		head := binary.LittleEndian.Uint16(buf[i:])
-		for k := 0; k < numRepeats; k++ {
-			r := int(reps[k])
-			if r > i || binary.LittleEndian.Uint16(buf[i-r:]) != head {
-				continue
-			}
-			l := matchLen(buf, i, i-r, limit)
-			repLen[k] = l
-			if l >= nice && l > longLen {
-				longLen, longItem = l, item{uint16(l), uint16(k)}
-			}
+		r0, r1, r2 := int(reps&0xFFFF), int(reps>>16&0xFFFF), int(reps>>32)
+		l0, l1, l2 := 0, 0, 0
+		if r0 <= i && binary.LittleEndian.Uint16(buf[i-r0:]) == head {
+			l0 = matchLen(buf, i, i-r0, limit)
 		}
-		if len(ms) > 0 && int(ms[len(ms)-1].length) >= nice && int(ms[len(ms)-1].length) > longLen {
-			m := ms[len(ms)-1]
-			longLen, longItem = int(m.length), item{m.length, m.offset + 2}
+		if r1 <= i && binary.LittleEndian.Uint16(buf[i-r1:]) == head {
+			l1 = matchLen(buf, i, i-r1, limit)
+		}
+		if r2 <= i && binary.LittleEndian.Uint16(buf[i-r2:]) == head {
+			l2 = matchLen(buf, i, i-r2, limit)
+		}
+		longLen, longItem := 0, item{}
+		if l0 >= nice {
+			longLen, longItem = l0, item{uint16(l0), 0}
+		}
+		if l1 >= nice && l1 > longLen {
+			longLen, longItem = l1, item{uint16(l1), 1}
+		}
+		if l2 >= nice && l2 > longLen {
+			longLen, longItem = l2, item{uint16(l2), 2}
+		}
+		if len(ms) > 0 {
+			if m := ms[len(ms)-1]; int(m.length) >= nice && int(m.length) > longLen {
+				longLen, longItem = int(m.length), item{m.length, m.offset + 2}
+			}
 		}
 		if longLen > 0 {
 			// Take a long match outright and skip the positions it covers.
@@ -321,16 +333,28 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 			i += longLen
 			continue
 		}
-		next := minMatch
 		here := nodes[i:]
-		for k, l := range repLen {
-			if l >= next {
-				if coarse {
-					next = l
-				}
-				relax(here, base, &c.matchCost[k], next, l, uint16(k))
-				next = l + 1
+		next := minMatch
+		if l0 >= next {
+			if coarse {
+				next = l0
 			}
+			relax(here, base, &c.matchCost[0], next, l0, 0)
+			next = l0 + 1
+		}
+		if l1 >= next {
+			if coarse {
+				next = l1
+			}
+			relax(here, base, &c.matchCost[1], next, l1, 1)
+			next = l1 + 1
+		}
+		if l2 >= next {
+			if coarse {
+				next = l2
+			}
+			relax(here, base, &c.matchCost[2], next, l2, 2)
+			next = l2 + 1
 		}
 		// Explicit offset matches from the cache.
 		for _, m := range ms {
