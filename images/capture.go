@@ -226,7 +226,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 			}
 		}
 		w.prog.Path = s.ino.first.path()
-		res, sum, err := w.writeStream(ctx, src, s)
+		res, pend, sum, err := w.writeStream(ctx, src, s)
 		if err != nil {
 			return nil, err
 		}
@@ -238,15 +238,35 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 			// Changed content that now duplicates a stored blob: keep
 			// the stored copy and reclaim the space just written.
 			b.refcnt += uint32(s.ino.nlink)
+			if pend != nil {
+				if err := w.finishAll(); err != nil {
+					return nil, err
+				}
+				res = pend.hdr
+			}
 			if err := w.rewind(int64(res.Offset)); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		b := &blob{res: res, part: 1, refcnt: uint32(s.ino.nlink), hash: sum}
+		if pend != nil {
+			// Compressed chunks still in flight: the header comes when
+			// the last one is written.
+			if pend.done {
+				b.res = pend.hdr
+			} else {
+				pend.blob = b
+			}
+		}
 		w.blobs = append(w.blobs, b)
 		w.byHash[sum] = b
-		w.sizes[res.Size]++
+		w.sizes[s.size]++
+	}
+	if w.pool != nil {
+		if err := w.finishAll(); err != nil {
+			return nil, err
+		}
 	}
 
 	w.report(true) // the write phase at 100%
@@ -326,13 +346,20 @@ func streamPath(s *captureStream) string {
 	return p
 }
 
-func (w *Writer) writeStream(ctx context.Context, src volume.Source, s *captureStream) (resHdr, [20]byte, error) {
+// writeStream stores s: written out (res) when the WIM is uncompressed,
+// queued for compression (pend) otherwise.
+func (w *Writer) writeStream(ctx context.Context, src volume.Source, s *captureStream) (res resHdr, pend *pendingRes, sum [20]byte, err error) {
 	rc, err := w.openStream(src, s)
 	if err != nil {
-		return resHdr{}, [20]byte{}, err
+		return res, nil, sum, err
 	}
 	defer rc.Close()
-	return w.writeResource(ctx, rc, s.size, 0, streamPath(s))
+	if w.pool == nil || s.size == 0 {
+		res, sum, err = w.writeResource(ctx, rc, s.size, 0, streamPath(s))
+		return res, nil, sum, err
+	}
+	pend, sum, err = w.queueResource(ctx, rc, s.size, 0, streamPath(s))
+	return res, pend, sum, err
 }
 
 // hashBufSize is the read size of the hash phase: small enough that the

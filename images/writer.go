@@ -79,6 +79,8 @@ type Writer struct {
 	images   []ImageInfo
 	metas    []*blob
 	pool     *compressPool
+	fill     *chunkBatch   // the batch being filled
+	inflight []*chunkBatch // batches with the workers, oldest first
 	done     bool
 	prog     Progress
 	lastProg time.Time
@@ -382,85 +384,159 @@ func (w *Writer) writeResource(ctx context.Context, r io.Reader, size uint64, fl
 		h.Sum(sum[:0])
 		return resHdr{StoredSize: size, Flags: flags, Offset: uint64(start), Size: size}, sum, nil
 	}
-	n := numChunks(size)
-	es := uint64(chunkEntrySize(size))
-	table := make([]byte, (n-1)*es)
-	if _, err := w.out.Write(table); err != nil {
+	p, sum, err := w.queueResource(ctx, r, size, flags, what)
+	if err != nil {
 		return resHdr{}, sum, err
 	}
-	dataStart := w.out.pos
-	var inflight []*chunkJob
-	finish := func(j *chunkJob, idx uint64) error {
-		<-j.done
-		if idx > 0 {
-			off := uint64(w.out.pos - dataStart)
-			if es == 4 {
-				binary.LittleEndian.PutUint32(table[(idx-1)*4:], uint32(off))
-			} else {
-				binary.LittleEndian.PutUint64(table[(idx-1)*8:], off)
-			}
-		}
-		data := j.in[:j.size]
-		if j.n > 0 {
-			data = j.out[:j.n]
-		}
-		_, err := w.out.Write(data)
-		w.pool.put(j)
-		w.addBytes(uint64(j.size))
-		return err
-	}
-	var first uint64
-	fail := func(err error) (resHdr, [20]byte, error) {
-		for _, j := range inflight {
-			<-j.done
-			w.pool.put(j)
-		}
+	if err := w.finishAll(); err != nil {
 		return resHdr{}, sum, err
 	}
-	for i := uint64(0); i < n; i++ {
+	return p.hdr, sum, nil
+}
+
+// pendingRes is a compressed resource whose chunks are on their way
+// through the compression workers; finishBatch writes them in order and
+// completes it.
+type pendingRes struct {
+	size    uint64
+	flags   uint8
+	chunks  uint64 // chunks in all
+	written uint64 // chunks written so far
+	table   []byte // the chunk table, written as zeros first
+	start   int64  // offset of the resource (its chunk table)
+	data    int64  // offset of its first chunk
+	hdr     resHdr // set once done
+	done    bool
+	blob    *blob // gets hdr when the resource is done, if set
+}
+
+// queueResource reads size bytes (size > 0) from r into compression
+// batches and returns the resource, to be completed when its last chunk is
+// written, and the SHA-1 of the data.
+func (w *Writer) queueResource(ctx context.Context, r io.Reader, size uint64, flags uint8, what string) (*pendingRes, [20]byte, error) {
+	var sum [20]byte
+	p := &pendingRes{size: size, flags: flags, chunks: numChunks(size)}
+	h := sha1.New()
+	for i := uint64(0); i < p.chunks; i++ {
 		if err := ctx.Err(); err != nil {
-			return fail(err)
+			return nil, sum, err
 		}
-		usize := min(uint64(ChunkSize), size-i*ChunkSize)
-		j := w.pool.get()
-		j.size = int(usize)
-		if _, err := io.ReadFull(r, j.in[:usize]); err != nil {
-			w.pool.put(j)
-			return fail(fmt.Errorf("read %s at byte %d of %d: %w", what, i*ChunkSize, size, err))
+		if w.fill == nil {
+			w.fill = w.pool.get()
 		}
-		h.Write(j.in[:usize])
-		w.pool.submit(j)
-		inflight = append(inflight, j)
-		if len(inflight) >= w.pool.depth {
-			if err := finish(inflight[0], first); err != nil {
-				inflight = inflight[1:]
-				return fail(err)
+		b := w.fill
+		k := b.count
+		usize := int(min(uint64(ChunkSize), size-i*ChunkSize))
+		in := b.in[k*ChunkSize : k*ChunkSize+usize]
+		if _, err := io.ReadFull(r, in); err != nil {
+			return nil, sum, fmt.Errorf("read %s at byte %d of %d: %w", what, i*ChunkSize, size, err)
+		}
+		h.Write(in)
+		b.size[k], b.res[k] = usize, p
+		b.count++
+		if b.count == batchChunks {
+			if err := w.submitBatch(); err != nil {
+				return nil, sum, err
 			}
-			inflight = inflight[1:]
-			first++
-		}
-	}
-	for len(inflight) > 0 {
-		if err := finish(inflight[0], first); err != nil {
-			inflight = inflight[1:]
-			return fail(err)
-		}
-		inflight = inflight[1:]
-		first++
-	}
-	if len(table) > 0 {
-		if err := w.out.writeAt(table, start); err != nil {
-			return resHdr{}, sum, err
 		}
 	}
 	h.Sum(sum[:0])
-	stored := uint64(w.out.pos - start)
-	if n == 1 && stored == size {
+	return p, sum, nil
+}
+
+// submitBatch hands the batch being filled to the workers, writing out the
+// oldest batches while too many are in flight.
+func (w *Writer) submitBatch() error {
+	w.pool.submit(w.fill)
+	w.inflight = append(w.inflight, w.fill)
+	w.fill = nil
+	for len(w.inflight) >= w.pool.depth {
+		if err := w.finishBatch(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishAll writes out every queued chunk.
+func (w *Writer) finishAll() error {
+	if w.fill != nil && w.fill.count > 0 {
+		w.pool.submit(w.fill)
+		w.inflight = append(w.inflight, w.fill)
+		w.fill = nil
+	}
+	for len(w.inflight) > 0 {
+		if err := w.finishBatch(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishBatch waits for the oldest batch in flight and writes its chunks.
+func (w *Writer) finishBatch() error {
+	b := w.inflight[0]
+	w.inflight = w.inflight[1:]
+	<-b.done
+	defer w.pool.put(b)
+	for k := range b.count {
+		p := b.res[k]
+		if p.written == 0 {
+			p.start = w.out.pos
+			p.table = make([]byte, (p.chunks-1)*uint64(chunkEntrySize(p.size)))
+			if _, err := w.out.Write(p.table); err != nil {
+				return err
+			}
+			p.data = w.out.pos
+		} else {
+			off := uint64(w.out.pos - p.data)
+			if len(p.table) == int(p.chunks-1)*4 {
+				binary.LittleEndian.PutUint32(p.table[(p.written-1)*4:], uint32(off))
+			} else {
+				binary.LittleEndian.PutUint64(p.table[(p.written-1)*8:], off)
+			}
+		}
+		lo := k * ChunkSize
+		data := b.in[lo : lo+b.size[k]]
+		if b.n[k] > 0 {
+			data = b.out[lo : lo+b.n[k]]
+		}
+		if _, err := w.out.Write(data); err != nil {
+			return err
+		}
+		p.written++
+		if p.flags&resFlagMetadata == 0 {
+			w.addBytes(uint64(b.size[k]))
+		}
+		if p.written == p.chunks {
+			if err := w.completeResource(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// completeResource fills in the chunk table of p, all of whose chunks are
+// written, and its header.
+func (w *Writer) completeResource(p *pendingRes) error {
+	if len(p.table) > 0 {
+		if err := w.out.writeAt(p.table, p.start); err != nil {
+			return err
+		}
+	}
+	stored := uint64(w.out.pos - p.start)
+	p.hdr = resHdr{StoredSize: stored, Flags: p.flags | resFlagCompressed, Offset: uint64(p.start), Size: p.size}
+	if p.chunks == 1 && stored == p.size {
 		// One chunk that did not shrink: its bytes are the data itself,
 		// so record the resource as uncompressed, as wimlib and DISM do.
-		return resHdr{StoredSize: size, Flags: flags, Offset: uint64(start), Size: size}, sum, nil
+		p.hdr.Flags = p.flags
 	}
-	return resHdr{StoredSize: stored, Flags: flags | resFlagCompressed, Offset: uint64(start), Size: size}, sum, nil
+	p.done = true
+	if p.blob != nil {
+		p.blob.res = p.hdr
+	}
+	return nil
 }
 
 func (w *Writer) addBytes(n uint64) {
