@@ -32,6 +32,7 @@ const (
 type Compressor struct {
 	level  int
 	depth  int // hash chain search depth
+	depth2 int // search depth of the lazy step
 	lazy   int // matches shorter than this get a lazy check at the next byte
 	nice   int // stop searching at a match this long
 	passes int // near-optimal parsing passes
@@ -84,6 +85,7 @@ func NewCompressor(level int) *Compressor {
 		c.depth, c.nice, c.passes = 24, 64, 2
 	}
 	c.lazy = c.nice
+	c.depth2 = c.depth / 2
 	if c.passes > 0 {
 		c.opt = new(optimal)
 	}
@@ -185,10 +187,11 @@ func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, of
 	if best >= maxLen {
 		return 0, 0
 	}
-	if best < minMatch && c3 != 0 {
-		p := int(c3) - 1
-		if w.load32(p)<<8 == v<<8 {
-			best, length, offset = minMatch, minMatch, i-p
+	// A length-3 match from len3TooFar or farther would be passed up by
+	// the parser: do not spend a load on it.
+	if o := uint16(i) - (c3 - 1); best < minMatch && c3 != 0 && o < len3TooFar {
+		if w.load32(i-int(o))<<8 == v<<8 {
+			best, length, offset = minMatch, minMatch, int(o)
 		}
 	}
 	nice := min(c.nice, maxLen)
@@ -304,7 +307,7 @@ func (c *Compressor) parseLazy(src []byte) int {
 		// "better" weighs length against offset bits.
 		done := i // positions up to done are in the match finder
 		for length < c.lazy && i+1 <= last {
-			l2, o2 := c.longest(src, i+1, length, n-i-1, c.depth/2)
+			l2, o2 := c.longest(src, i+1, length, n-i-1, c.depth2)
 			done = i + 1
 			if l2 > length && better(l2, o2, length, offset) {
 				k = c.recordLiteral(k, src[i])
