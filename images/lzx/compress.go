@@ -88,6 +88,7 @@ type Compressor struct {
 	scratch  [maxMatch + 1]match
 
 	nodes [ChunkSize + 1]node
+	gaps  [ChunkSize + 1]item   // the first match of a gap arrival (see minCostPath)
 	reps  [ChunkSize + 1]uint64 // repeat offsets R0 | R1<<16 | R2<<32 at each reached position
 
 	freqs freqSet

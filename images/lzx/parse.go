@@ -7,6 +7,11 @@ import (
 
 const infCost = ^uint32(0)
 
+// gapCode marks a node reached by a gap match: an explicit offset match
+// (kept in Compressor.gaps), one literal, then a repeat match with the
+// same offset (R0), all three as one step of the given total length.
+const gapCode = 0xFFFF
+
 // matchLen returns how many bytes at buf[a:] equal those at buf[b:], up to
 // limit (b < a, a+limit <= len(buf)).
 func matchLen(buf []byte, a, b, limit int) int {
@@ -247,9 +252,10 @@ func relax(nodes []node, base uint32, row *[maxMatch + 1]uint32, from, to int, c
 // Every match length at a position is priced once only, with the first
 // offset that reaches it in the order R0, R1, R2, then the explicit
 // offsets from the nearest: a shorter offset is nearly always the
-// cheaper. Positions where the match finder found nothing are given only
-// the literal. When coarse is set, matches are priced at their full
-// length only.
+// cheaper. When coarse is set, matches are priced at their full length
+// only; otherwise the longest explicit match is also tried as a gap
+// match (match, literal, R0 match), a common pattern that pricing one
+// step at a time misses.
 func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 	n := len(buf)
 	nodes := c.nodes[:n+1]
@@ -260,7 +266,8 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 	allReps := c.reps[:n+1]
 	allReps[0] = 1 | 1<<16 | 1<<32
 	nice := c.p.nice
-	for i := 0; i < n; {
+	i := 0
+	for i < n {
 		nd := nodes[i]
 		base := nd.cost
 		reps := allReps[0]
@@ -274,6 +281,8 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 					reps = reps>>16&0xFFFF | reps&0xFFFF<<16 | reps&(0xFFFF<<32)
 				case 2:
 					reps = reps>>32 | reps&(0xFFFF<<16) | reps&0xFFFF<<32
+				case gapCode:
+					reps = uint64(c.gaps[i].code-2) | reps&0xFFFFFFFF<<16
 				default:
 					reps = uint64(it.code-2) | reps&0xFFFFFFFF<<16
 				}
@@ -357,6 +366,7 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 			next = l2 + 1
 		}
 		// Explicit offset matches from the cache.
+		lastLen, lastCode, lastCost := 0, 0, uint32(0)
 		for _, m := range ms {
 			l := int(m.length)
 			if l < next {
@@ -369,17 +379,44 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 			}
 			relax(here, base+oc, &c.matchCost[slot], next, l, uint16(code))
 			next = l + 1
+			lastLen, lastCode, lastCost = l, code, base+oc+c.matchCost[slot][l]
+		}
+		// The longest explicit match, then a literal, then the same
+		// offset again as R0.
+		if s := i + lastLen + 1; !coarse && lastLen > 0 && s+minMatch <= n {
+			off := lastCode - 2
+			if binary.LittleEndian.Uint16(buf[s:]) == binary.LittleEndian.Uint16(buf[s-off:]) {
+				rl := matchLen(buf, s, s-off, min(n-s, maxMatch))
+				cost := lastCost + c.mainCost[buf[s-1]] + c.matchCost[0][rl]
+				if t := s + rl; cost < nodes[t].cost {
+					nodes[t] = node{cost, item{uint16(t - i), gapCode}}
+					c.gaps[t] = item{uint16(lastLen), uint16(lastCode)}
+				}
+			}
 		}
 		i++
 	}
 	// Trace the path back from the end and store it forwards.
 	cnt := 0
-	for j := n; j > 0; j -= int(nodes[j].item.length) {
+	for j := i; j > 0; j -= int(nodes[j].item.length) {
 		cnt++
+		if nodes[j].item.code == gapCode {
+			cnt += 2
+		}
 	}
 	c.nItem = cnt
-	for j := n; j > 0; j -= int(nodes[j].item.length) {
-		cnt--
-		c.items[cnt] = nodes[j].item
+	for j := i; j > 0; j -= int(nodes[j].item.length) {
+		it := nodes[j].item
+		if it.code != gapCode {
+			cnt--
+			c.items[cnt] = it
+			continue
+		}
+		first := c.gaps[j]
+		lit := j - int(it.length) + int(first.length)
+		cnt -= 3
+		c.items[cnt] = first
+		c.items[cnt+1] = item{1, uint16(buf[lit])}
+		c.items[cnt+2] = item{it.length - first.length - 1, 0}
 	}
 }
