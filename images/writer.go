@@ -417,23 +417,29 @@ func (w *Writer) queueResource(ctx context.Context, r io.Reader, size uint64, fl
 	var sum [20]byte
 	p := &pendingRes{size: size, flags: flags, chunks: numChunks(size)}
 	h := sha1.New()
-	for i := uint64(0); i < p.chunks; i++ {
+	for i := uint64(0); i < p.chunks; {
 		if err := ctx.Err(); err != nil {
 			return nil, sum, err
 		}
 		if w.fill == nil {
 			w.fill = w.pool.get()
 		}
+		// As many chunks as the batch has room for, in one read.
 		b := w.fill
 		k := b.count
-		usize := int(min(uint64(ChunkSize), size-i*ChunkSize))
-		in := b.in[k*ChunkSize : k*ChunkSize+usize]
+		m := int(min(uint64(batchChunks-k), p.chunks-i))
+		n := min(uint64(m)*ChunkSize, size-i*ChunkSize)
+		in := b.in[k*ChunkSize : uint64(k*ChunkSize)+n]
 		if _, err := io.ReadFull(r, in); err != nil {
 			return nil, sum, fmt.Errorf("read %s at byte %d of %d: %w", what, i*ChunkSize, size, err)
 		}
 		h.Write(in)
-		b.size[k], b.res[k] = usize, p
-		b.count++
+		for j := range m {
+			b.size[k+j] = int(min(uint64(ChunkSize), size-(i+uint64(j))*ChunkSize))
+			b.res[k+j] = p
+		}
+		b.count += m
+		i += uint64(m)
 		if b.count == batchChunks {
 			if err := w.submitBatch(); err != nil {
 				return nil, sum, err
