@@ -76,16 +76,17 @@ type Compressor struct {
 func NewCompressor(level int) *Compressor {
 	level = max(LevelFast, min(level, LevelHigh))
 	c := &Compressor{level: level}
+	// depth2 is the lazy step's depth: it searches less, as most of what
+	// it finds goes unused.
 	switch level {
 	case LevelFast:
-		c.depth, c.nice = 8, 32
+		c.depth, c.depth2, c.nice = 8, 4, 32
 	case LevelDefault:
-		c.depth, c.nice = 24, 80
+		c.depth, c.depth2, c.nice = 20, 8, 80
 	case LevelHigh:
 		c.depth, c.nice, c.passes = 24, 64, 2
 	}
 	c.lazy = c.nice
-	c.depth2 = c.depth / 2
 	if c.passes > 0 {
 		c.opt = new(optimal)
 	}
@@ -155,8 +156,8 @@ func (w *window) matchLen(a, b, max int) int {
 	return n
 }
 
-// insert adds position i (i+4 <= len(src)) to the match finder.
-func (c *Compressor) insert(src []byte, i int) {
+// insert adds position i (i+4 <= the chunk length) to the match finder.
+func (c *Compressor) insert(i int) {
 	w := &c.win
 	v := w.load32(i)
 	pos := uint16(i + 1)
@@ -166,10 +167,10 @@ func (c *Compressor) insert(src []byte, i int) {
 	c.head4[h] = pos
 }
 
-// longest inserts position i (i+4 <= len(src)) and returns the longest match
+// longest inserts position i (i+4 <= the chunk length) and returns the longest match
 // there that is longer than best and at most maxLen long, searching at most
 // depth hash chain entries. It returns length 0 if there is none.
-func (c *Compressor) longest(src []byte, i, best, maxLen, depth int) (length, offset int) {
+func (c *Compressor) longest(i, best, maxLen, depth int) (length, offset int) {
 	w := &c.win
 	v := w.load32(i)
 	pos := uint16(i + 1)
@@ -289,7 +290,7 @@ func (c *Compressor) parseLazy(src []byte) int {
 			i++
 			continue
 		}
-		length, offset := c.longest(src, i, minMatch-1, n-i, c.depth)
+		length, offset := c.longest(i, minMatch-1, n-i, c.depth)
 		if length < minMatch || (length == minMatch && offset >= len3TooFar) {
 			k = c.recordLiteral(k, src[i])
 			i++
@@ -307,7 +308,7 @@ func (c *Compressor) parseLazy(src []byte) int {
 		// "better" weighs length against offset bits.
 		done := i // positions up to done are in the match finder
 		for length < c.lazy && i+1 <= last {
-			l2, o2 := c.longest(src, i+1, length, n-i-1, c.depth2)
+			l2, o2 := c.longest(i+1, length, n-i-1, c.depth2)
 			done = i + 1
 			if l2 > length && better(l2, o2, length, offset) {
 				k = c.recordLiteral(k, src[i])
@@ -324,12 +325,12 @@ func (c *Compressor) parseLazy(src []byte) int {
 			// Inside a very long match (runs of zeros, duplicated blocks)
 			// every position would hash alike: keep the first and last few.
 			for ; j < i+longKeep; j++ {
-				c.insert(src, j)
+				c.insert(j)
 			}
 			j = max(j, end-longKeep)
 		}
 		for ; j < end; j++ {
-			c.insert(src, j)
+			c.insert(j)
 		}
 		i += length
 	}

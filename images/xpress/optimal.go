@@ -81,7 +81,7 @@ func (c *Compressor) findMatches(src []byte) int {
 			continue
 		}
 		if ptr+c.depth+1 > cacheSize {
-			c.insert(src, i)
+			c.insert(i)
 			o.nmatch[i] = 0
 			continue
 		}
@@ -96,7 +96,7 @@ func (c *Compressor) findMatches(src []byte) int {
 				o.nmatch[j] = 0
 				long := best >= longMatch && j >= i+longKeep && j < end-longKeep
 				if j <= last && !long {
-					c.insert(src, j)
+					c.insert(j)
 				}
 			}
 			i = end - 1
