@@ -25,6 +25,15 @@ type params struct {
 	nice    int  // a match this long is taken without further search
 	passes  int  // optimal parsing passes
 	coarse  bool // passes before the last price only each match's full length
+	// sample makes the passes before the last parse only the first half
+	// of the chunk: the symbol statistics they feed to the next pass
+	// hardly need more.
+	sample bool
+	// tailInsert, if not 0, is how many of the last positions covered by
+	// a long match are inserted into the match finder; the others are
+	// left out (the same bytes are in the finder at the match source).
+	tailInsert int
+	thirds     bool // also try a split of the chunk into three blocks
 }
 
 func levelParams(level int) params {
@@ -32,9 +41,10 @@ func levelParams(level int) params {
 	case level <= LevelFast:
 		return params{optimal: false, depth: 16, nice: 32}
 	case level == LevelDefault:
-		return params{optimal: true, depth: 16, nice: 32, passes: 2, coarse: true}
+		return params{optimal: true, depth: 16, nice: 32, passes: 2, coarse: true,
+			sample: true, tailInsert: 16}
 	default:
-		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true}
+		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true, thirds: true}
 	}
 }
 
@@ -220,7 +230,7 @@ func (c *Compressor) chooseBlocks() {
 	half := [3]int{0, q[2], c.nItem}
 	halfPos := [3]int{0, qs[2], n}
 	try(2, half[:], halfPos[:], []*freqSet{&fs[4], &fs[5]})
-	if n >= 3*minBlockSize {
+	if c.p.thirds && n >= 3*minBlockSize {
 		for k := 0; k < 3; k++ {
 			c.countFreqs(t[k], t[k+1], &fs[7+k])
 		}

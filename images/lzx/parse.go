@@ -156,9 +156,15 @@ func (c *Compressor) findMatches(buf []byte) {
 		i++
 		if len(ms) > 0 && int(ms[len(ms)-1].length) >= nice {
 			end := i - 1 + int(ms[len(ms)-1].length)
+			from := i
+			if t := c.p.tailInsert; t > 0 {
+				from = max(i, end-t)
+			}
 			for ; i < end; i++ {
 				c.start[i] = int32(pos)
-				f.skip(buf, i, nice, depth)
+				if i >= from {
+					f.skip(buf, i, nice, depth)
+				}
 			}
 		}
 	}
@@ -170,12 +176,22 @@ func (c *Compressor) findMatches(buf []byte) {
 // with the Huffman codes the previous pass's parse would get.
 func (c *Compressor) parseOptimal(buf []byte) {
 	c.findMatches(buf)
-	c.parseGreedy(buf)
+	n := len(buf)
+	first := n
+	if c.p.sample && c.p.passes > 1 {
+		first = n / 2
+	}
+	c.parseGreedy(buf[:first])
 	for pass := 0; pass < c.p.passes; pass++ {
 		c.countFreqs(0, c.nItem, &c.freqs)
 		c.buildCodes(&c.freqs, &c.codes)
 		c.setCostsFromCodes()
-		c.minCostPath(buf, c.p.coarse && pass < c.p.passes-1)
+		last := pass == c.p.passes-1
+		end := first
+		if last {
+			end = n
+		}
+		c.minCostPath(buf, c.p.coarse && !last, end)
 	}
 }
 
@@ -244,8 +260,9 @@ func relax(nodes []node, base uint32, row *[maxMatch + 1]uint32, from, to int, c
 	}
 }
 
-// minCostPath finds the cheapest way through the chunk with the current
-// costs and stores it in c.items. The repeat offsets at a position are
+// minCostPath finds the cheapest way through the chunk, or through its
+// first end bytes or a little more, with the current costs and stores it
+// in c.items. The repeat offsets at a position are
 // those left by its cheapest arrival; they are worked out when the
 // position is reached, since its arrival is then final.
 //
@@ -256,7 +273,7 @@ func relax(nodes []node, base uint32, row *[maxMatch + 1]uint32, from, to int, c
 // only; otherwise the longest explicit match is also tried as a gap
 // match (match, literal, R0 match), a common pattern that pricing one
 // step at a time misses.
-func (c *Compressor) minCostPath(buf []byte, coarse bool) {
+func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 	n := len(buf)
 	nodes := c.nodes[:n+1]
 	for i := range nodes {
@@ -267,7 +284,7 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool) {
 	allReps[0] = 1 | 1<<16 | 1<<32
 	nice := c.p.nice
 	i := 0
-	for i < n {
+	for i < end {
 		nd := nodes[i]
 		base := nd.cost
 		reps := allReps[0]
