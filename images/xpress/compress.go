@@ -65,10 +65,14 @@ type Compressor struct {
 
 	opt *optimal // near-optimal parsing state, nil for the lazy levels
 
-	// scratch receives the block before it is copied to dst, so that the
-	// bit writer needs no exact bounds checks. Literals cost at most 15
-	// bits, and a match of at least 3 bytes at most 30 bits plus 3 bytes.
-	scratch [scratchMask + 2]byte
+	// The bit writer first writes the 16-bit words of the bit stream in
+	// order to words, and notes in marks each match that is followed by
+	// length bytes (its item, and in bits 32-63 how many words preceded
+	// its length bytes); write then interleaves the two into dst. Literals
+	// cost at most 15 bits, and a match of at least 3 bytes at most 30
+	// bits, so the words of a chunk fit under the mask.
+	words [wordsMask + 1 + 8]byte
+	marks [MaxChunkSize/(minMatch+0xf) + 1]uint64
 }
 
 // NewCompressor returns a Compressor for level (LevelFast, LevelDefault or
@@ -124,9 +128,9 @@ type window [winMask + 1 + 8]byte
 
 const winMask = 1<<17 - 1
 
-// scratchMask bounds the scratch output buffer, which must hold a block of
-// tableBytes + 2*MaxChunkSize + 16 bytes.
-const scratchMask = 1<<18 - 1
+// wordsMask bounds the words of the bit stream of a chunk: at most 15 bits
+// per byte, plus the end-of-data symbol and two words.
+const wordsMask = 1<<17 - 1
 
 func (w *window) load32(i int) uint32 {
 	return binary.LittleEndian.Uint32(w[i&winMask:])
@@ -347,10 +351,6 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 	if len(dst) < tableBytes+4 {
 		return 0
 	}
-	out := &c.scratch
-	for i := range tableBytes {
-		out[i] = h.lens[2*i] | h.lens[2*i+1]<<4
-	}
 	// enc[s] holds, for symbol s: in bits 0-31 its code shifted left by
 	// the number of offset bits that follow it (ob, 0 for literals), in
 	// bits 32-37 the code length plus ob, in bits 40-43 ob, and in bit 39
@@ -368,18 +368,20 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 		enc[s] = uint64(h.codes[s])<<ob | uint64(int(l)+ob)<<32 | uint64(ob)<<40 | flag
 	}
 
-	// The bit stream: 16-bit words go to the two reserved slots w1 and w2,
-	// extra length bytes to nb; a new slot is reserved at nb when w1 fills.
-	// A word is due once the buffer holds more than 16 bits, but as slots
-	// are handed out in order, due words may wait until two are due (more
-	// than 32 bits) and go out together, except before length bytes.
-	// Indices into scratch are masked only to spare the bounds checks: they
+	// The decoder reads the bit stream 16 bits at a time, two words ahead,
+	// and a length byte from the byte stream at the point it has reached:
+	// so each length byte goes right after the word that was the second
+	// one ahead when the decoder finished reading the match symbol. A word
+	// is complete once the buffer holds more than 16 bits; complete words
+	// may wait and go out two at a time (when more than 32 bits are
+	// buffered), except before length bytes, whose place depends on them.
+	// Indices into words are masked only to spare the bounds checks: they
 	// never reach the mask.
+	wb := &c.words
 	var bitbuf uint64
 	var bitcount uint // at most 32 between items
-	w1, w2, nb := tableBytes, tableBytes+2, tableBytes+4
-	end := len(dst) // the size only grows: past this, give up
-	long := 0       // the next entry of c.longLens
+	wp := 0           // bytes of words written
+	nmark := 0
 	for _, it := range items {
 		e := enc[it&(numSymbols-1)]
 		n := uint(e>>32) & 0x3f
@@ -391,37 +393,24 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 			bitcount += n - ob
 			for bitcount > 16 {
 				bitcount -= 16
-				put16(out, w1, uint16(bitbuf>>bitcount))
-				w1, w2 = w2, nb
-				nb += 2
+				binary.LittleEndian.PutUint16(wb[wp&wordsMask:], uint16(bitbuf>>bitcount))
+				wp += 2
 			}
-			if b := it >> 24; b < 0xff {
-				out[nb&scratchMask] = byte(b)
-				nb++
-			} else {
-				out[nb&scratchMask] = 0xff
-				put16(out, nb+1, c.longLens[long%len(c.longLens)])
-				long++
-				nb += 3
-			}
+			c.marks[nmark%len(c.marks)] = uint64(wp)<<32 | uint64(it)
+			nmark++
 			bitbuf = bitbuf<<ob | uint64(it>>9&0x7fff)
 			bitcount += ob
 			continue
 		}
 		bitbuf = bitbuf<<n | e&0xffffffff | uint64(it>>9&0x7fff)
 		bitcount += n
-		// Whether two words are due is a coin toss for the branch
+		// Whether two words are complete is a coin toss for the branch
 		// predictor: store them either way (a premature store is
-		// overwritten when the slots really fill) and advance without a
-		// branch.
-		v := bitbuf >> (bitcount - 32) // 0 if bitcount < 32
-		put16(out, w1, uint16(v>>16))
-		put16(out, w2, uint16(v))
+		// overwritten later) and advance without a branch.
+		v := uint32(bitbuf >> (bitcount - 32)) // 0 if bitcount < 32
+		binary.LittleEndian.PutUint32(wb[wp&wordsMask:], bits.RotateLeft32(v, 16))
 		if bitcount > 32 {
-			w1, w2, nb, bitcount = nb, nb+2, nb+4, bitcount-32
-		}
-		if nb > end {
-			return 0
+			wp, bitcount = wp+4, bitcount-32
 		}
 	}
 	e := enc[endOfData]
@@ -429,21 +418,49 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 	bitcount += uint(e>>32) & 0x3f
 	for bitcount > 16 {
 		bitcount -= 16
-		put16(out, w1, uint16(bitbuf>>bitcount))
-		w1, w2 = w2, nb
-		nb += 2
+		binary.LittleEndian.PutUint16(wb[wp&wordsMask:], uint16(bitbuf>>bitcount))
+		wp += 2
 	}
-	put16(out, w1, uint16(bitbuf<<(16-bitcount)))
-	put16(out, w2, 0)
-	if nb > len(dst) {
+	// The last, partial word, and the second word ahead, which is 0.
+	binary.LittleEndian.PutUint16(wb[wp&wordsMask:], uint16(bitbuf<<(16-bitcount)))
+	binary.LittleEndian.PutUint16(wb[(wp+2)&wordsMask:], 0)
+	wp += 4
+
+	// Interleave: the length bytes of a match follow the words before its
+	// symbol's end plus the two the decoder had loaded ahead.
+	size := tableBytes + wp
+	marks := c.marks[:nmark]
+	for _, m := range marks {
+		if byte(m>>24) < 0xff {
+			size++
+		} else {
+			size += 3
+		}
+	}
+	if size > len(dst) {
 		return 0
 	}
-	return copy(dst, out[:nb])
-}
-
-// put16 stores v little-endian at scratch[i:].
-func put16(out *[scratchMask + 2]byte, i int, v uint16) {
-	j := i & scratchMask
-	out[j] = byte(v)
-	out[j+1] = byte(v >> 8)
+	out := dst[:size]
+	for i := range tableBytes {
+		out[i] = h.lens[2*i] | h.lens[2*i+1]<<4
+	}
+	p := tableBytes
+	done := 0 // bytes of words copied
+	long := 0 // the next entry of c.longLens
+	for _, m := range marks {
+		upto := int(m>>32) + 4
+		p += copy(out[p:], wb[done:upto])
+		done = upto
+		if b := byte(m >> 24); b < 0xff {
+			out[p] = b
+			p++
+		} else {
+			out[p] = 0xff
+			binary.LittleEndian.PutUint16(out[p+1:], c.longLens[long%len(c.longLens)])
+			long++
+			p += 3
+		}
+	}
+	copy(out[p:], wb[done:wp])
+	return size
 }
