@@ -236,7 +236,7 @@ func (c *Compressor) chooseBlocks() {
 		}
 		try(3, t[:], ts[:], []*freqSet{&fs[7], &fs[8], &fs[9]})
 	}
-	if n >= 4*minBlockSize {
+	if (c.p.thirds || c.nBlocks > 1) && n >= 4*minBlockSize {
 		try(4, q[:], qs[:], []*freqSet{&fs[0], &fs[1], &fs[2], &fs[3]})
 	}
 }

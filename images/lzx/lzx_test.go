@@ -311,7 +311,8 @@ func (s *streamBuilder) header(btype uint32, size int) {
 func (s *streamBuilder) uncompressed(data []byte, reps [3]uint32) {
 	s.header(blockUncompressed, len(data))
 	// 1 to 16 bits of padding up to the next 16-bit boundary.
-	s.w.write(0, 16-s.w.n)
+	s.w.write(0, 16-s.w.n%16)
+	s.w.flush() // store the pending words
 	if s.w.n != 0 {
 		panic("not aligned")
 	}
