@@ -11,7 +11,8 @@ import (
 )
 
 // benchInputs returns realistic inputs: a Go executable and Go source text,
-// each about 4 MiB, to be cut into 32 KiB chunks.
+// each about 4 MiB, and a sample of the bench corpus if it has been built
+// (see corpusSample), to be cut into 32 KiB chunks.
 func benchInputs(b *testing.B) map[string][]byte {
 	b.Helper()
 	root := runtimeGOROOT()

@@ -21,17 +21,20 @@ package xpress
 import "errors"
 
 // Compression levels accepted by NewCompressor. Measured per core on 32 KiB
-// chunks of a Go toolchain binary and of Go source, against wimcapture
-// --threads=1 on the same data (see BenchmarkCompress and BenchmarkWimlib):
+// chunks of an 8 MiB sample of the bench corpus (build/corpus: Windows-like
+// PE files, text, XML, fonts, incompressible blobs), of a Go toolchain binary
+// and of Go source, against wimcapture --threads=1 on the same data (see
+// BenchmarkCompress and BenchmarkWimlib; medians of runs on a shared 2-core
+// machine, so the speeds are rough):
 //
-//	level         binary size  source size  speed (MB/s)
-//	LevelFast     1.015x       1.014x       75-100
-//	LevelDefault  1.002x       1.001x       60-90   (wimlib default: 1.000x, 90-110)
-//	LevelHigh     0.981x       0.966x       10-11   (wimlib level 80: 0.978x, 0.966x, 13-15)
+//	level         corpus   binary   source   speed (cpuMB/s)
+//	LevelFast     1.006x   1.009x   1.013x   85-130
+//	LevelDefault  1.001x   1.002x   1.003x   75-115  (wimlib default: 1.000x, 65-120)
+//	LevelHigh     0.983x   0.978x   0.966x   11-17   (wimlib level 80: 0.982x, 0.975x, 0.966x, 13-21)
 //
 // Sizes are relative to wimlib's default (lazy) level. On incompressible
-// data the lazy levels run at about 230 MB/s, on zero-filled data above
-// 1.5 GB/s.
+// data the lazy levels run at about 190-240 MB/s, on zero-filled data at
+// about 4 GB/s.
 const (
 	// LevelFast uses lazy parsing over short hash chains.
 	LevelFast = 1
@@ -40,8 +43,8 @@ const (
 	LevelDefault = 2
 	// LevelHigh uses near-optimal parsing: minimum-cost paths over all the
 	// matches found at every position, under a Huffman cost model refined
-	// in a second pass. About 2-3% smaller than LevelDefault and 6-8 times
-	// slower.
+	// in a second pass. About 2-3.5% smaller than LevelDefault and 7-9
+	// times slower.
 	LevelHigh = 3
 )
 
