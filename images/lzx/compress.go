@@ -41,7 +41,7 @@ func levelParams(level int) params {
 	case level <= LevelFast:
 		return params{optimal: false, depth: 16, nice: 32}
 	case level == LevelDefault:
-		return params{optimal: true, depth: 16, nice: 32, passes: 2, coarse: true,
+		return params{optimal: true, depth: 12, nice: 28, passes: 2, coarse: true,
 			sample: true, tailInsert: 16}
 	default:
 		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true, thirds: true}

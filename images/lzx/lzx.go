@@ -34,8 +34,11 @@ const (
 	// LevelFast uses a lazy parser with a hash-chain match finder.
 	LevelFast = 1
 	// LevelDefault uses a binary-tree match finder and a cost-driven
-	// near-optimal parser refined over two passes, and splits a chunk into
-	// several blocks when that is smaller.
+	// near-optimal parser refined over two passes (the first over half of
+	// the chunk, to gather symbol statistics), and splits a chunk into two
+	// or four blocks when that is smaller. On 32 KiB chunks of a Windows
+	// file tree it uses about the CPU time of wimlib's default LZX level
+	// (50) for output about 0.7% larger.
 	LevelDefault = 2
 	// LevelMax spends more effort than LevelDefault: deeper match search
 	// and a third refinement pass.

@@ -34,6 +34,10 @@ const (
 // Positions are stored as uint16, with 0 meaning "none": position 0 is
 // never offered as a match source, which costs next to nothing and lets
 // reset be a plain clear.
+//
+// No offset needs checking against maxOffset: a searched position is at
+// least 5 bytes from the end of a chunk of at most ChunkSize bytes, and
+// a match source is at least position 1.
 type btFinder struct {
 	hash2 [1 << bt2Bits]uint16
 	hash3 [1 << bt3Bits][2]uint16
@@ -82,12 +86,12 @@ func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
 	e3 := &f.hash3[h3&(1<<bt3Bits-1)]
 	c3, c3b := int(e3[0]), int(e3[1])
 	e3[0], e3[1] = p, uint16(c3)
-	if c2 != 0 && pos-c2 <= maxOffset && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
+	if c2 != 0 && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
 		ms = append(ms, match{2, uint16(pos - c2)})
 	}
-	if c3 != 0 && pos-c3 <= maxOffset && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
+	if c3 != 0 && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
 		ms = append(ms, match{3, uint16(pos - c3)})
-	} else if c3b != 0 && pos-c3b <= maxOffset && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
+	} else if c3b != 0 && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
 		ms = append(ms, match{3, uint16(pos - c3b)})
 	}
 	cur := int(f.hash4[h4&(1<<bt4Bits-1)])
@@ -99,7 +103,7 @@ func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
 	b := buf[pos : pos+maxLen]
 	l := 0
 	for d := depth; ; {
-		if cur == 0 || pos-cur > maxOffset || d <= 0 {
+		if cur == 0 || d <= 0 {
 			child[lt&childMask] = 0
 			child[gt&childMask] = 0
 			return ms
@@ -155,7 +159,7 @@ func (f *btFinder) skip(buf []byte, pos, nice, depth int) {
 	b := buf[pos : pos+maxLen]
 	l := 0
 	for d := depth; ; {
-		if cur == 0 || pos-cur > maxOffset || d <= 0 {
+		if cur == 0 || d <= 0 {
 			child[lt&childMask] = 0
 			child[gt&childMask] = 0
 			return
