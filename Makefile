@@ -55,6 +55,7 @@ fuzz:
 	done
 
 # bench compares our capture with wimlib's on the corpus built by
+# (BENCHFLAGS passes wimbench options, e.g. BENCHFLAGS="-compress LZX -rounds 1")
 # ../shared/bench/make-corpus.sh, in the same run, and prints ratios.
 # The NTFS image of the corpus is made without FUSE: wimlib captures the
 # tree, mkntfs formats a file, wimapply writes the tree into it.
@@ -69,7 +70,7 @@ bench: deps build
 	  wimapply $(BUILD)/corpus-tmp.wim 1 $(CORPUS_NTFS).tmp >/dev/null && \
 	  rm -f $(BUILD)/corpus-tmp.wim && mv $(CORPUS_NTFS).tmp $(CORPUS_NTFS); \
 	fi
-	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -out $(BUILD)/bench
+	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -out $(BUILD)/bench $(BENCHFLAGS)
 
 # demo generates a lab disk and captures it unattended (see scripts/demo.sh).
 demo: deps build

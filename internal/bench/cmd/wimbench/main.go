@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,22 @@ func run(out io.Writer, name string, args ...string) (measure, error) {
 	return m, nil
 }
 
+// median returns the median wall and CPU time (each on its own) and the
+// largest peak RSS of ms.
+func median(ms []measure) measure {
+	walls := make([]time.Duration, len(ms))
+	cpus := make([]time.Duration, len(ms))
+	var m measure
+	for i, x := range ms {
+		walls[i], cpus[i] = x.wall, x.cpu
+		m.rssKiB = max(m.rssKiB, x.rssKiB)
+	}
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	m.wall, m.cpu = walls[len(ms)/2], cpus[len(ms)/2]
+	return m
+}
+
 func ratio(a, b float64) string {
 	if b == 0 {
 		return "-"
@@ -58,7 +75,11 @@ func main() {
 	outDir := flag.String("out", "build/bench", "where the WIMs and the report go")
 	comps := flag.String("compress", "none,XPRESS,LZX", "compression types to compare")
 	threads := flag.String("threads", "1,2", "thread counts to compare")
+	rounds := flag.Int("rounds", 3, "captures per tool and configuration; the median is reported")
 	flag.Parse()
+	if *rounds < 1 {
+		fatal(fmt.Errorf("-rounds must be at least 1"))
+	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		fatal(err)
 	}
@@ -67,7 +88,7 @@ func main() {
 		fatal(err)
 	}
 	w := io.MultiWriter(os.Stdout, report)
-	fmt.Fprintf(w, "wimbench %s  corpus %s\n", time.Now().UTC().Format(time.RFC3339), *corpus)
+	fmt.Fprintf(w, "wimbench %s  corpus %s  median of %d rounds\n", time.Now().UTC().Format(time.RFC3339), *corpus, *rounds)
 	if v, err := exec.Command("wimcapture", "--version").Output(); err == nil {
 		fmt.Fprintf(w, "%s\n", strings.SplitN(string(v), "\n", 2)[0])
 	}
@@ -105,14 +126,21 @@ func main() {
 					return m
 				}
 				// Alternate which tool goes first, so neither always gets the
-				// page cache as the other left it.
-				var mw, mo measure
-				if pairs%2 == 0 {
-					mw, mo = wimlib(), oursRun()
-				} else {
-					mo, mw = oursRun(), wimlib()
+				// page cache as the other left it; report the median of the
+				// rounds (a VM's page and disk caches make single runs vary
+				// by a factor of two).
+				var ws, os_ []measure
+				for range *rounds {
+					if pairs%2 == 0 {
+						ws = append(ws, wimlib())
+						os_ = append(os_, oursRun())
+					} else {
+						os_ = append(os_, oursRun())
+						ws = append(ws, wimlib())
+					}
+					pairs++
 				}
-				pairs++
+				mw, mo := median(ws), median(os_)
 				mw.size, mo.size = fileSize(base+"-wimlib.wim"), fileSize(base+"-ours.wim")
 				fmt.Fprintf(w, "%-6s %-8s %3s | %8.2f %8.2f %6s | %8.2f %8.2f %6s | %9.1f %9.1f %7s | %6.0f %6.0f\n", kind, c, th,
 					mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()),
