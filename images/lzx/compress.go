@@ -163,7 +163,7 @@ func (c *Compressor) Compress(dst, src []byte) int {
 	if limit <= 0 {
 		return 0
 	}
-	c.chooseBlocks()
+	c.chooseBlocks(n)
 	c.w.init(dst[:limit])
 	c.writeBlocks()
 	size := c.w.flush()
@@ -185,13 +185,9 @@ const (
 // chooseBlocks sets c.bounds/c.nBlocks/c.sizes to the cheapest
 // candidate split. Symbol counts are taken once per quarter and third of
 // the chunk; halves and the whole chunk are sums of quarters.
-func (c *Compressor) chooseBlocks() {
+func (c *Compressor) chooseBlocks(n int) {
 	c.nBlocks = 1
 	c.bounds[0], c.bounds[1] = 0, c.nItem
-	n := 0
-	for _, it := range c.items[:c.nItem] {
-		n += int(it.length)
-	}
 	c.sizes[0] = n
 	if !c.p.optimal || n < 2*minBlockSize {
 		c.countFreqs(0, c.nItem, &c.freqs)
@@ -201,7 +197,6 @@ func (c *Compressor) chooseBlocks() {
 	var q, t [maxBlocks + 1]int   // item index cuts
 	var qs, ts [maxBlocks + 1]int // byte position of each cut
 	c.cuts(n, 4, q[:], qs[:])
-	c.cuts(n, 3, t[:], ts[:])
 	fs := &c.splitFreqs
 	for k := 0; k < 4; k++ {
 		c.countFreqs(q[k], q[k+1], &fs[k])
@@ -231,6 +226,7 @@ func (c *Compressor) chooseBlocks() {
 	halfPos := [3]int{0, qs[2], n}
 	try(2, half[:], halfPos[:], []*freqSet{&fs[4], &fs[5]})
 	if c.p.thirds && n >= 3*minBlockSize {
+		c.cuts(n, 3, t[:], ts[:])
 		for k := 0; k < 3; k++ {
 			c.countFreqs(t[k], t[k+1], &fs[7+k])
 		}

@@ -414,14 +414,9 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 		i++
 	}
 	// Trace the path back from the end and store it forwards.
-	cnt := 0
-	for j := i; j > 0; j -= int(nodes[j].item.length) {
-		cnt++
-		if nodes[j].item.code == gapCode {
-			cnt += 2
-		}
-	}
-	c.nItem = cnt
+	// The items are stored backwards from the end of c.items (a path has
+	// at most one item per byte), then moved to the front.
+	cnt := len(c.items)
 	for j := i; j > 0; j -= int(nodes[j].item.length) {
 		it := nodes[j].item
 		if it.code != gapCode {
@@ -436,4 +431,5 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 		c.items[cnt+1] = item{1, uint16(buf[lit])}
 		c.items[cnt+2] = item{it.length - first.length - 1, 0}
 	}
+	c.nItem = copy(c.items[:], c.items[cnt:])
 }
