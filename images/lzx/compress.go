@@ -30,8 +30,9 @@ type params struct {
 	// hardly need more.
 	sample bool
 	// tailInsert, if not 0, is how many of the last positions covered by
-	// a long match are inserted into the match finder; the others are
-	// left out (the same bytes are in the finder at the match source).
+	// a long match are all inserted into the match finder; before them
+	// only every other position is (the same bytes are in the finder at
+	// the match source anyway).
 	tailInsert int
 	thirds     bool // also try a split of the chunk into three blocks
 }

@@ -156,13 +156,13 @@ func (c *Compressor) findMatches(buf []byte) {
 		i++
 		if len(ms) > 0 && int(ms[len(ms)-1].length) >= nice {
 			end := i - 1 + int(ms[len(ms)-1].length)
-			from := i
+			from, stride := i, 1
 			if t := c.p.tailInsert; t > 0 {
-				from = max(i, end-t)
+				from, stride = max(i, end-t), 2
 			}
 			for ; i < end; i++ {
 				c.start[i] = int32(pos)
-				if i >= from {
+				if i >= from || i%stride == 0 {
 					f.skip(buf, i, nice, depth)
 				}
 			}
