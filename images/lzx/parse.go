@@ -321,13 +321,13 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 		r0, r1, r2 := int(reps&0xFFFF), int(reps>>16&0xFFFF), int(reps>>32)
 		l0, l1, l2 := 0, 0, 0
 		if r0 <= i && binary.LittleEndian.Uint16(buf[i-r0:]) == head {
-			l0 = matchLen(buf, i, i-r0, limit)
+			l0 = extend(buf[i-r0:], buf[i:i+limit], 2)
 		}
 		if r1 <= i && binary.LittleEndian.Uint16(buf[i-r1:]) == head {
-			l1 = matchLen(buf, i, i-r1, limit)
+			l1 = extend(buf[i-r1:], buf[i:i+limit], 2)
 		}
 		if r2 <= i && binary.LittleEndian.Uint16(buf[i-r2:]) == head {
-			l2 = matchLen(buf, i, i-r2, limit)
+			l2 = extend(buf[i-r2:], buf[i:i+limit], 2)
 		}
 		longLen, longItem := 0, item{}
 		if l0 >= nice {
@@ -403,7 +403,7 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 		if s := i + lastLen + 1; !coarse && lastLen > 0 && s+minMatch <= n {
 			off := lastCode - 2
 			if binary.LittleEndian.Uint16(buf[s:]) == binary.LittleEndian.Uint16(buf[s-off:]) {
-				rl := matchLen(buf, s, s-off, min(n-s, maxMatch))
+				rl := extend(buf[s-off:], buf[s:s+min(n-s, maxMatch)], 2)
 				cost := lastCost + c.mainCost[buf[s-1]] + c.matchCost[0][rl]
 				if t := s + rl; cost < nodes[t].cost {
 					nodes[t] = node{cost, item{uint16(t - i), gapCode}}
