@@ -112,6 +112,7 @@ func main() {
 				os.Remove(base + "-wimlib.wim")
 				os.Remove(base + "-ours.wim")
 				wimlib := func() measure {
+					os.Remove(base + "-wimlib.wim")
 					m, err := run(w, "wimcapture", src, base+"-wimlib.wim", "--compress="+c, "--threads="+th, "--config=/dev/null", "bench")
 					if err != nil {
 						fatal(err)
@@ -119,6 +120,7 @@ func main() {
 					return m
 				}
 				oursRun := func() measure {
+					os.Remove(base + "-ours.wim")
 					m, err := run(w, *ours, "capture", src, base+"-ours.wim", "--name", "bench", "--compress", c, "--threads", th, "--verify=false", "--quiet")
 					if err != nil {
 						fatal(err)
