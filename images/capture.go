@@ -251,13 +251,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 		b := &blob{res: res, part: 1, refcnt: uint32(s.ino.nlink), hash: sum}
 		if pend != nil {
-			// Compressed chunks still in flight: the header comes when
-			// the last one is written.
-			if pend.done {
-				b.res = pend.hdr
-			} else {
-				pend.blob = b
-			}
+			pend.attach(b)
 		}
 		w.blobs = append(w.blobs, b)
 		w.byHash[sum] = b

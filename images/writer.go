@@ -410,6 +410,16 @@ type pendingRes struct {
 	blob    *blob // gets hdr when the resource is done, if set
 }
 
+// attach gives b the header of p: now if p is complete, else when its last
+// chunk is written.
+func (p *pendingRes) attach(b *blob) {
+	if p.done {
+		b.res = p.hdr
+	} else {
+		p.blob = b
+	}
+}
+
 // queueResource reads size bytes (size > 0) from r into compression
 // batches and returns the resource, to be completed when its last chunk is
 // written, and the SHA-1 of the data.
@@ -496,7 +506,7 @@ func (w *Writer) finishBatch() error {
 			p.data = w.out.pos
 		} else {
 			off := uint64(w.out.pos - p.data)
-			if len(p.table) == int(p.chunks-1)*4 {
+			if chunkEntrySize(p.size) == 4 {
 				binary.LittleEndian.PutUint32(p.table[(p.written-1)*4:], uint32(off))
 			} else {
 				binary.LittleEndian.PutUint64(p.table[(p.written-1)*8:], off)
