@@ -1,6 +1,10 @@
 package lzx
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+)
 
 const (
 	hashBits = 15
@@ -68,31 +72,44 @@ func hashes(buf []byte, pos int) (v, h2, h3, h4 uint32) {
 // checks; every index is already in range.
 const childMask = 2*ChunkSize - 1
 
-// find inserts position pos of buf into the finder and appends to ms the
-// matches found, in strictly increasing length, with at most depth tree
-// nodes visited; it stops early at a match of nice bytes. Positions fewer
-// than 5 bytes from the end are neither searched nor inserted.
-func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
+// find inserts position pos of buf into the finder and stores in ms the
+// matches found, in strictly increasing length, and returns how many; at
+// most depth tree nodes are visited, and it stops early at a match of
+// nice bytes. len(ms) must be at least maxMatch (one find records fewer:
+// the lengths strictly increase). Positions fewer than 5 bytes from the
+// end are neither searched nor inserted.
+//
+// The tree walk reads buf through unsafe pointers: it is the hottest loop
+// of the compressor and the bounds checks cost registers it needs. Every
+// read is in range by construction: a visited node cur is below pos, and
+// bytes are read at offsets below maxLen from cur and from pos, with
+// pos+maxLen <= len(buf).
+func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) int {
 	avail := len(buf) - pos
 	if avail < 5 {
-		return ms
+		return 0
 	}
+	ms = ms[:maxMatch]
 	maxLen := min(avail, maxMatch)
 	nice = min(nice, maxLen)
 	v, h2, h3, h4 := hashes(buf, pos)
 	p := uint16(pos)
+	n := 0
 	c2 := int(f.hash2[h2&(1<<bt2Bits-1)])
 	f.hash2[h2&(1<<bt2Bits-1)] = p
 	e3 := &f.hash3[h3&(1<<bt3Bits-1)]
 	c3, c3b := int(e3[0]), int(e3[1])
 	e3[0], e3[1] = p, uint16(c3)
 	if c2 != 0 && binary.LittleEndian.Uint16(buf[c2:]) == uint16(v) {
-		ms = append(ms, match{2, uint16(pos - c2)})
+		ms[0] = match{2, uint16(pos - c2)}
+		n = 1
 	}
 	if c3 != 0 && (binary.LittleEndian.Uint32(buf[c3:])^v)&0xFFFFFF == 0 {
-		ms = append(ms, match{3, uint16(pos - c3)})
+		ms[n] = match{3, uint16(pos - c3)}
+		n++
 	} else if c3b != 0 && (binary.LittleEndian.Uint32(buf[c3b:])^v)&0xFFFFFF == 0 {
-		ms = append(ms, match{3, uint16(pos - c3b)})
+		ms[n] = match{3, uint16(pos - c3b)}
+		n++
 	}
 	cur := int(f.hash4[h4&(1<<bt4Bits-1)])
 	f.hash4[h4&(1<<bt4Bits-1)] = p
@@ -100,29 +117,25 @@ func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
 	lt, gt := 2*pos, 2*pos+1
 	lenLT, lenGT := 0, 0
 	best := 3
-	b := buf[pos : pos+maxLen]
+	base := unsafe.Pointer(unsafe.SliceData(buf))
+	b := unsafe.Add(base, pos)
 	l := 0
-	for d := depth; ; {
-		if cur == 0 || d <= 0 {
-			child[lt&childMask] = 0
-			child[gt&childMask] = 0
-			return ms
-		}
-		d--
-		a := buf[cur : cur+maxLen]
-		if a[l] == b[l] {
-			l = extend(a, b, l+1)
+	for d := depth; cur != 0 && d > 0; d-- {
+		a := unsafe.Add(base, cur)
+		if at(a, l) == at(b, l) {
+			l = extendPtr(a, b, l+1, maxLen)
 			if l > best {
 				best = l
-				ms = append(ms, match{uint16(l), uint16(pos - cur)})
+				ms[n] = match{uint16(l), uint16(pos - cur)}
+				n++
 				if l >= nice {
 					child[lt&childMask] = child[(2*cur)&childMask]
 					child[gt&childMask] = child[(2*cur+1)&childMask]
-					return ms
+					return n
 				}
 			}
 		}
-		if a[l] < b[l] {
+		if at(a, l) < at(b, l) {
 			child[lt&childMask] = uint16(cur)
 			lt = 2*cur + 1
 			cur = int(child[lt&childMask])
@@ -135,11 +148,41 @@ func (f *btFinder) find(buf []byte, pos, nice, depth int, ms []match) []match {
 		}
 		l = min(lenLT, lenGT)
 	}
+	child[lt&childMask] = 0
+	child[gt&childMask] = 0
+	return n
+}
+
+// at returns the byte at p+i.
+func at(p unsafe.Pointer, i int) byte { return *(*byte)(unsafe.Add(p, i)) }
+
+// load16 returns the 2 bytes at p, little-endian.
+func load16(p unsafe.Pointer) uint16 { return *(*uint16)(p) }
+
+// load64 returns the 8 bytes at p, little-endian (one load on
+// little-endian machines).
+func load64(p unsafe.Pointer) uint64 { return binary.LittleEndian.Uint64((*[8]byte)(p)[:]) }
+
+// extendPtr returns the length of the common prefix of the limit bytes
+// at a and at b, knowing the first l are equal. Both must have limit
+// readable bytes.
+func extendPtr(a, b unsafe.Pointer, l, limit int) int {
+	for l+8 <= limit {
+		x := load64(unsafe.Add(a, l)) ^ load64(unsafe.Add(b, l))
+		if x != 0 {
+			return l + bits.TrailingZeros64(x)>>3
+		}
+		l += 8
+	}
+	for l < limit && at(a, l) == at(b, l) {
+		l++
+	}
+	return l
 }
 
 // skip inserts position pos of buf into the finder like find, without
 // recording matches. Only the tree order matters, so bytes are compared
-// up to nice only.
+// up to nice only. It reads buf like find does.
 func (f *btFinder) skip(buf []byte, pos, nice, depth int) {
 	avail := len(buf) - pos
 	if avail < 5 {
@@ -156,25 +199,20 @@ func (f *btFinder) skip(buf []byte, pos, nice, depth int) {
 	child := &f.child
 	lt, gt := 2*pos, 2*pos+1
 	lenLT, lenGT := 0, 0
-	b := buf[pos : pos+maxLen]
+	base := unsafe.Pointer(unsafe.SliceData(buf))
+	b := unsafe.Add(base, pos)
 	l := 0
-	for d := depth; ; {
-		if cur == 0 || d <= 0 {
-			child[lt&childMask] = 0
-			child[gt&childMask] = 0
-			return
-		}
-		d--
-		a := buf[cur : cur+maxLen]
-		if a[l] == b[l] {
-			l = extend(a, b, l+1)
+	for d := depth; cur != 0 && d > 0; d-- {
+		a := unsafe.Add(base, cur)
+		if at(a, l) == at(b, l) {
+			l = extendPtr(a, b, l+1, maxLen)
 			if l >= maxLen {
 				child[lt&childMask] = child[(2*cur)&childMask]
 				child[gt&childMask] = child[(2*cur+1)&childMask]
 				return
 			}
 		}
-		if a[l] < b[l] {
+		if at(a, l) < at(b, l) {
 			child[lt&childMask] = uint16(cur)
 			lt = 2*cur + 1
 			cur = int(child[lt&childMask])
@@ -187,6 +225,8 @@ func (f *btFinder) skip(buf []byte, pos, nice, depth int) {
 		}
 		l = min(lenLT, lenGT)
 	}
+	child[lt&childMask] = 0
+	child[gt&childMask] = 0
 }
 
 // hcFinder is a hash-chain match finder for the fast level.

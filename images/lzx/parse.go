@@ -3,6 +3,7 @@ package lzx
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 const infCost = ^uint32(0)
@@ -143,12 +144,13 @@ func (c *Compressor) findMatches(buf []byte) {
 		// place without append ever reallocating.
 		var ms []match
 		if limit-pos >= maxMatch {
-			ms = f.find(buf, i, nice, depth, c.cache[pos:pos:limit])
+			ms = c.cache[pos:limit]
+			ms = ms[:f.find(buf, i, nice, depth, ms)]
 		} else {
 			// Cache nearly full (pathological data): keep the longest only.
-			found := f.find(buf, i, nice, depth, c.scratch[:0])
-			if len(found) > 0 && pos < limit {
-				c.cache[pos] = found[len(found)-1]
+			k := f.find(buf, i, nice, depth, c.scratch[:])
+			if k > 0 && pos < limit {
+				c.cache[pos] = c.scratch[k-1]
 				ms = c.cache[pos : pos+1]
 			}
 		}
@@ -247,15 +249,15 @@ func (c *Compressor) offsetCost(code int) (slot int, cost uint32) {
 	return slot, e << costShift
 }
 
-// relax offers the arrivals at nodes[from..to] (relative to the current
-// position) of a match with the given code, at cost base + row[length].
-func relax(nodes []node, base uint32, row *[maxMatch + 1]uint32, from, to int, code uint16) {
-	r := row[from : to+1]
-	nd := nodes[from : to+1]
-	nd = nd[:len(r)]
-	for k, mc := range r {
-		if cost := base + mc; cost < nd[k].cost {
-			nd[k] = node{cost, item{uint16(from + k), code}}
+// relax offers the arrivals at the nodes from..to after here (to <=
+// maxMatch, and here+to within the parser's nodes) of a match with the
+// given code, at cost base + row[length]. It indexes through pointers,
+// like btFinder.find, since it runs for every length of every match.
+func relax(here *node, base uint32, row *[maxMatch + 1]uint32, from, to int, code uint16) {
+	for k := from; k <= to; k++ {
+		nd := (*node)(unsafe.Add(unsafe.Pointer(here), uintptr(k)*unsafe.Sizeof(node{})))
+		if cost := base + *(*uint32)(unsafe.Add(unsafe.Pointer(row), uintptr(k)*4)); cost < nd.cost {
+			*nd = node{cost, item{uint16(k), code}}
 		}
 	}
 }
@@ -283,6 +285,7 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 	allReps := c.reps[:n+1]
 	allReps[0] = 1 | 1<<16 | 1<<32
 	nice := c.p.nice
+	bp := unsafe.Pointer(unsafe.SliceData(buf))
 	i := 0
 	for i < end {
 		nd := nodes[i]
@@ -316,18 +319,21 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 			continue
 		}
 		ms := c.cache[c.start[i]:c.start[i+1]]
-		// Repeat offset matches.
-		head := binary.LittleEndian.Uint16(buf[i:])
+		// Repeat offset matches. The bytes are read through pointers
+		// (see btFinder.find): a repeat source i-r is checked to be in
+		// the chunk and limit bytes are readable at i.
+		here8 := unsafe.Add(bp, i)
+		head := load16(here8)
 		r0, r1, r2 := int(reps&0xFFFF), int(reps>>16&0xFFFF), int(reps>>32)
 		l0, l1, l2 := 0, 0, 0
-		if r0 <= i && binary.LittleEndian.Uint16(buf[i-r0:]) == head {
-			l0 = extend(buf[i-r0:], buf[i:i+limit], 2)
+		if r0 <= i && load16(unsafe.Add(here8, -r0)) == head {
+			l0 = extendPtr(unsafe.Add(here8, -r0), here8, 2, limit)
 		}
-		if r1 <= i && binary.LittleEndian.Uint16(buf[i-r1:]) == head {
-			l1 = extend(buf[i-r1:], buf[i:i+limit], 2)
+		if r1 <= i && load16(unsafe.Add(here8, -r1)) == head {
+			l1 = extendPtr(unsafe.Add(here8, -r1), here8, 2, limit)
 		}
-		if r2 <= i && binary.LittleEndian.Uint16(buf[i-r2:]) == head {
-			l2 = extend(buf[i-r2:], buf[i:i+limit], 2)
+		if r2 <= i && load16(unsafe.Add(here8, -r2)) == head {
+			l2 = extendPtr(unsafe.Add(here8, -r2), here8, 2, limit)
 		}
 		longLen, longItem := 0, item{}
 		if l0 >= nice {
@@ -359,7 +365,7 @@ func (c *Compressor) minCostPath(buf []byte, coarse bool, end int) {
 			i += longLen
 			continue
 		}
-		here := nodes[i:]
+		here := &nodes[i]
 		next := minMatch
 		if l0 >= next {
 			if coarse {
