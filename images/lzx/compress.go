@@ -34,7 +34,12 @@ type params struct {
 	// only every other position is (the same bytes are in the finder at
 	// the match source anyway).
 	tailInsert int
-	thirds     bool // also try a split of the chunk into three blocks
+	// skipDepth is the search depth for inserting the positions covered
+	// by a long match: they are only inserted, for later positions to
+	// find, so a shallower walk costs little in size (0.03% at 6 instead
+	// of 12 on the bench corpus) for 2-3% of the time.
+	skipDepth int
+	thirds    bool // also try a split of the chunk into three blocks
 }
 
 func levelParams(level int) params {
@@ -42,10 +47,11 @@ func levelParams(level int) params {
 	case level <= LevelFast:
 		return params{optimal: false, depth: 16, nice: 32}
 	case level == LevelDefault:
-		return params{optimal: true, depth: 12, nice: 28, passes: 2, coarse: true,
-			sample: true, tailInsert: 16}
+		return params{optimal: true, depth: 11, nice: 26, passes: 2, coarse: true,
+			sample: true, tailInsert: 8, skipDepth: 6}
 	default:
-		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true, thirds: true}
+		return params{optimal: true, depth: 48, nice: 96, passes: 3, coarse: true, thirds: true,
+			skipDepth: 48}
 	}
 }
 

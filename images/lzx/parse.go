@@ -140,8 +140,7 @@ func (c *Compressor) findMatches(buf []byte) {
 	for i := 0; i < n; {
 		c.start[i] = int32(pos)
 		// One find records fewer than maxMatch matches (their lengths
-		// strictly increase), so with maxMatch free entries they fit in
-		// place without append ever reallocating.
+		// strictly increase), so maxMatch free entries hold them.
 		var ms []match
 		if limit-pos >= maxMatch {
 			ms = c.cache[pos:limit]
@@ -165,7 +164,7 @@ func (c *Compressor) findMatches(buf []byte) {
 			for ; i < end; i++ {
 				c.start[i] = int32(pos)
 				if i >= from || i%stride == 0 {
-					f.skip(buf, i, nice, depth)
+					f.skip(buf, i, nice, c.p.skipDepth)
 				}
 			}
 		}
