@@ -45,6 +45,18 @@ func run(out io.Writer, name string, args ...string) (measure, error) {
 	return m, nil
 }
 
+// walls lists the wall times of ms in seconds.
+func walls(ms []measure) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.2f", m.wall.Seconds())
+	}
+	return b.String()
+}
+
 // median returns the median wall and CPU time (each on its own) and the
 // largest peak RSS of ms.
 func median(ms []measure) measure {
@@ -149,6 +161,11 @@ func main() {
 					mw.cpu.Seconds(), mo.cpu.Seconds(), ratio(mo.cpu.Seconds(), mw.cpu.Seconds()),
 					float64(mw.size)/(1<<20), float64(mo.size)/(1<<20), ratio(float64(mo.size), float64(mw.size)),
 					float64(mw.rssKiB)/1024, float64(mo.rssKiB)/1024)
+				if *rounds > 1 {
+					// Every round's wall time, in order, so that a
+					// median taken over a noisy stretch can be seen.
+					fmt.Fprintf(w, "%-19s | rounds, wall s: wimlib %s; ours %s\n", "", walls(ws), walls(os_))
+				}
 				if th == "2" || !strings.Contains(*threads, "2") {
 					readBack = append(readBack, pair{base + "-wimlib.wim", base + "-ours.wim"})
 				}
