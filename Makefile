@@ -8,7 +8,7 @@ APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk d
 # Commands that prove the packages above are installed.
 APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4
 
-.PHONY: all build test test-short vet fmt-check deps bench demo fuzz clean
+.PHONY: all build test test-short vet lint fmt-check deps bench demo fuzz clean
 
 all: build
 
@@ -32,9 +32,17 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# test is the whole suite: formatting, vet, and every test under the race
+# lint runs staticcheck at a pinned version (installed into GOPATH/bin).
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+lint:
+	@$(STATICCHECK) -version 2>/dev/null | grep -q '$(STATICCHECK_VERSION:v%=%)' || \
+	  $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+# test is the whole suite: formatting, vet, staticcheck, and every test under the race
 # detector, with the real tools as oracles.
-test: deps fmt-check vet
+test: deps fmt-check vet lint
 	$(GO) test -race -timeout 60m ./...
 	$(GO) test -timeout 20m -run 'TestBigFileOver4GiB' ./images/
 

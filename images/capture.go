@@ -20,7 +20,6 @@ type node struct {
 	parent   *node
 	children []*node
 	ino      *inode
-	dentry   *Dentry
 }
 
 func (n *node) path() string {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +61,8 @@ func goPE(t *testing.T, goarch string) []byte {
 		}
 		gobin, err := exec.LookPath("go")
 		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			goPEErr = fmt.Errorf("no go toolchain in PATH: %w", err)
+			return
 		}
 		for _, arch := range []string{"amd64", "386", "arm64"} {
 			cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(goPEDir, arch+".exe"), src)

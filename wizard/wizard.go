@@ -136,8 +136,7 @@ type model struct {
 	// than a drive letter; it is the source while volSel is -1.
 	pathSource string
 
-	dest     destInfo
-	destPath string // the DestinationFile dest was computed for
+	dest destInfo
 
 	preparing bool
 	prepGen   int

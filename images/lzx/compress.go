@@ -1,7 +1,5 @@
 package lzx
 
-import "math"
-
 // item is one coded element: a literal (length 1, code = the byte) or a
 // match (length >= 2, code = repeat index 0-2 or the formatted offset,
 // that is the match offset + 2).
@@ -558,35 +556,4 @@ func (c *Compressor) setMatchCosts() {
 			row[l] = long + c.lenCost[l-minMatch-numPrimaryLens]
 		}
 	}
-}
-
-// setInitialCosts guesses costs for the first pass: literals from the
-// chunk's byte histogram, fixed guesses for everything else.
-func (c *Compressor) setInitialCosts(buf []byte) {
-	var hist [256]uint32
-	for _, b := range buf {
-		hist[b]++
-	}
-	n := float64(len(buf))
-	for i, h := range hist {
-		bits := 12.0
-		if h != 0 {
-			bits = min(max(math.Log2(n/float64(h)), 1), 15)
-		}
-		c.mainCost[i] = uint32(bits*(1<<costShift) + 0.5)
-	}
-	for s := numChars; s < numMainSyms; s++ {
-		slot := (s - numChars) / numLenHeaders
-		hdr := (s - numChars) % numLenHeaders
-		bits := 9 + slot/6 + hdr/3
-		c.mainCost[s] = uint32(bits) << costShift
-	}
-	for i := range c.lenCost {
-		c.lenCost[i] = uint32(6+i/32) << costShift
-	}
-	for i := range c.alignedCost {
-		c.alignedCost[i] = 3 << costShift
-	}
-	c.useAligned = false
-	c.setMatchCosts()
 }

@@ -230,14 +230,6 @@ func (c *Compressor) parseGreedy(buf []byte) {
 	}
 }
 
-// lenHeader[l] is the length header (0-7) of a match of length l.
-var lenHeader = func() (h [maxMatch + 1]uint8) {
-	for l := minMatch; l <= maxMatch; l++ {
-		h[l] = uint8(min(l-minMatch, numPrimaryLens))
-	}
-	return h
-}()
-
 // offsetCost returns the cost of the extra bits of a formatted offset.
 func (c *Compressor) offsetCost(code int) (slot int, cost uint32) {
 	slot = int(slotOf[code])

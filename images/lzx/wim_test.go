@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -55,7 +55,7 @@ func windowsProgram(t testing.TB) []byte {
 			return
 		}
 		out := filepath.Join(dir, "hello.exe")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
+		cmd := exec.Command(goTool(t), "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -73,7 +73,7 @@ func windowsProgram(t testing.TB) []byte {
 // goBinary returns the go tool's own executable (x86-64 ELF code).
 func goBinary(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "go"))
+	b, err := os.ReadFile(goTool(t))
 	if err != nil {
 		t.Fatalf("read go binary: %v", err)
 	}
@@ -84,7 +84,7 @@ func goBinary(t testing.TB) []byte {
 func goSource(t testing.TB, n int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	root := filepath.Join(runtime.GOROOT(), "src", "net", "http")
+	root := filepath.Join(goRoot(t), "src", "net", "http")
 	files, err := filepath.Glob(filepath.Join(root, "*.go"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no Go source under %s: %v", root, err)
@@ -294,3 +294,23 @@ func TestDecompressWimlib(t *testing.T) {
 }
 
 func sha1Sum(b []byte) [20]byte { return sha1.Sum(b) }
+
+// goTool is the go command on PATH (the toolchain the tests run with).
+func goTool(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command in PATH: %v", err)
+	}
+	return p
+}
+
+// goRoot is that toolchain's GOROOT, as "go env GOROOT" reports it.
+func goRoot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command(goTool(t), "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}

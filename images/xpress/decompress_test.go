@@ -12,13 +12,12 @@ import (
 // bitStream builds LZ77+Huffman streams by hand, following [MS-XCA]
 // independently of the compressor, for decoder tests.
 type bitStream struct {
-	out      []byte
-	bits     uint32
-	n        uint
-	w1, w2   int
-	lens     [numSymbols]uint8
-	codes    [numSymbols]uint16
-	overflow bool
+	out    []byte
+	bits   uint32
+	n      uint
+	w1, w2 int
+	lens   [numSymbols]uint8
+	codes  [numSymbols]uint16
 }
 
 // newBitStream starts a stream with the given code lengths (codes are

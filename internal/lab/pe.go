@@ -64,10 +64,7 @@ func kernel32(o Options) []byte {
 func buildPE(dir, name, arch string) ([]byte, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, serr := os.Stat(goBin); serr != nil {
-			return nil, fmt.Errorf("no go toolchain in PATH or GOROOT: %w", err)
-		}
+		return nil, fmt.Errorf("no go toolchain in PATH: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache directory: %w", err)

@@ -207,13 +207,6 @@ func ntfscp(t testing.TB, img, path, stream string, attrType int, data []byte) {
 	runCmd(t, "ntfscp", append(args, img, src, path)...)
 }
 
-func reparseBuf(tag uint32, data []byte) []byte {
-	b := make([]byte, 8, 8+len(data))
-	binary.LittleEndian.PutUint32(b, tag)
-	binary.LittleEndian.PutUint16(b[4:], uint16(len(data)))
-	return append(b, data...)
-}
-
 // TestParityWithWimlib builds an NTFS image without mounting it — a
 // generated Linux tree applied by wimapply, then named streams, LZNT1
 // files, reparse points, security descriptors and attributes added with

@@ -93,14 +93,6 @@ type attr struct {
 	initSize          int64
 }
 
-// size is the logical value length of the attribute.
-func (a *attr) size() int64 {
-	if a.resident {
-		return int64(len(a.value))
-	}
-	return a.dataSize
-}
-
 // record is a parsed MFT record.
 type record struct {
 	num      uint64
