@@ -11,7 +11,8 @@ const maxMetadataSize = 1 << 30 // 1 GiB of dentries is far beyond any real imag
 
 // Reader reads a WIM file.
 type Reader struct {
-	f        *os.File
+	f        io.ReaderAt
+	closer   io.Closer // the file Open opened; nil for NewReader
 	size     int64
 	hdr      *header
 	comp     Compression
@@ -34,20 +35,26 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReader(f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r, err := NewReader(f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	r.closer = f
 	return r, nil
 }
 
-func newReader(f *os.File) (*Reader, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	r := &Reader{f: f, size: st.Size(), blobs: map[[20]byte]*blob{}}
+// NewReader reads the header, blob table and XML data of the WIM held in
+// the first size bytes of f, which must stay readable while the Reader is
+// used. Close does not close f.
+func NewReader(f io.ReaderAt, size int64) (*Reader, error) {
+	r := &Reader{f: f, size: size, blobs: map[[20]byte]*blob{}}
+	var err error
 	hb := make([]byte, headerSize)
 	n, err := f.ReadAt(hb, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -101,7 +108,12 @@ func newReader(f *os.File) (*Reader, error) {
 }
 
 // Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+func (r *Reader) Close() error {
+	if r.closer == nil {
+		return nil
+	}
+	return r.closer.Close()
+}
 
 // Compression returns the WIM's compression type.
 func (r *Reader) Compression() Compression { return r.comp }

@@ -59,11 +59,19 @@ func Verify(path string, opts VerifyOptions) error {
 		return err
 	}
 	defer r.Close()
+	if err := r.Verify(opts); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Verify checks the WIM r reads as the function Verify does.
+func (r *Reader) Verify(opts VerifyOptions) error {
 	verr := &VerifyError{}
 	if r.HasIntegrity() {
 		tbl := make([]byte, r.hdr.Integrity.StoredSize)
 		if _, err := r.f.ReadAt(tbl, int64(r.hdr.Integrity.Offset)); err != nil {
-			return fmt.Errorf("%s: read integrity table: %w", path, err)
+			return fmt.Errorf("read integrity table: %w", err)
 		}
 		end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
 		if err := checkIntegrity(r.f, tbl, headerSize, end); err != nil {
@@ -74,7 +82,7 @@ func Verify(path string, opts VerifyOptions) error {
 	for i := range r.metas {
 		img, err := r.Image(i + 1)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return err
 		}
 		Walk(img.Root, func(d *Dentry) error {
 			for _, s := range d.Streams {
@@ -136,7 +144,7 @@ func Verify(path string, opts VerifyOptions) error {
 	wg.Wait()
 	if verr.Integrity != nil || len(verr.Bad) > 0 {
 		sort.Slice(verr.Bad, func(i, j int) bool { return fmt.Sprint(verr.Bad[i].Paths) < fmt.Sprint(verr.Bad[j].Paths) })
-		return fmt.Errorf("%s: %w", path, verr)
+		return verr
 	}
 	return nil
 }
