@@ -4,6 +4,7 @@ export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 GO    ?= go
 BUILD ?= build
 BIN   := bin/wdscapture
+STORE_BIN := bin/imagestore
 APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs
 # Commands that prove the packages above are installed.
 APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4
@@ -14,6 +15,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wdscapture
+	$(GO) build -o $(STORE_BIN) ./cmd/imagestore
 
 # deps installs the reference tools the tests use as oracles (Debian).
 deps:
@@ -85,4 +87,4 @@ demo: deps build
 	BUILD=$(BUILD) BIN=$(BIN) bash scripts/demo.sh
 
 clean:
-	rm -rf $(BIN) $(BUILD)
+	rm -rf $(BIN) $(STORE_BIN) $(BUILD)
