@@ -54,6 +54,13 @@ var hashSlots = make(chan struct{}, 2)
 // HashPassword returns the PHC-format argon2id hash of password with a
 // fresh random salt: $argon2id$v=19$m=M,t=T,p=P$SALT$KEY.
 func HashPassword(password string) (string, error) {
+	return HashPasswordWith(password, hashParams)
+}
+
+// HashPasswordWith hashes with the given parameters. Tests use cheap ones
+// for accounts they make by the dozen; the server checks any hash with the
+// parameters stored in it.
+func HashPasswordWith(password string, p HashParams) (string, error) {
 	if password == "" {
 		return "", errors.New("the password is empty")
 	}
@@ -64,7 +71,9 @@ func HashPassword(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("random salt: %w", err)
 	}
-	p := hashParams
+	if p.Time < 1 || p.Threads < 1 || p.Memory < 8*uint32(p.Threads) || p.Memory > maxMemory || p.Time > maxTime {
+		return "", fmt.Errorf("argon2id parameters %+v out of range", p)
+	}
 	hashSlots <- struct{}{}
 	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
 	<-hashSlots

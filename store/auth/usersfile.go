@@ -46,8 +46,8 @@ type User struct {
 
 // Group is a group of principals.
 type Group struct {
-	Name    string // DOMAIN\group
-	Members []string
+	Name    string   `json:"name"` // DOMAIN\group
+	Members []string `json:"members"`
 }
 
 // maxUsersFile bounds the users file read into memory.
@@ -426,4 +426,22 @@ func UpdateUsers(path, newDomain string, fn func(u *Users) error) error {
 		return fmt.Errorf("the change would make an invalid users file: %w", err)
 	}
 	return SaveUsers(path, u)
+}
+
+// ServerDir is the folder under the store root that holds the server's
+// own files (users file, TLS certificate, staged uploads); it is never
+// served or listed.
+const ServerDir = "Server"
+
+// UsersPath returns where the users file of the store at root lives:
+// ROOT/Server/users.
+func UsersPath(root string) string { return filepath.Join(root, ServerDir, "users") }
+
+// EnsureServerDir creates ROOT/Server with mode 0700 and returns its path.
+func EnsureServerDir(root string) (string, error) {
+	dir := filepath.Join(root, ServerDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o700)
 }
