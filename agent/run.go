@@ -130,14 +130,7 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event
 	req.Integrity = s.CheckIntegrity
 	req.Verify = true
 	req.Threads = o.Threads
-	switch s.Compression {
-	case inf.CompressionLZX:
-		req.Compression = images.CompressLZX
-	case inf.CompressionNone:
-		req.Compression = images.CompressNone
-	default:
-		req.Compression = images.CompressXPRESS
-	}
+	req.Compression = s.Compression
 
 	// The source.
 	emit(Event{Phase: PhaseDiscover, Message: "looking for the volume to capture"})

@@ -17,40 +17,7 @@ import (
 // a garbage file gives a readable message rather than a million lines.
 const maxReports = 100
 
-// keyDef is one known key.
-type keyDef struct {
-	section string
-	name    string
-}
-
-var knownKeys = []keyDef{
-	{secCapture, "Unattended"},
-	{secCapture, "VolumeToCapture"},
-	{secCapture, "SystemRoot"},
-	{secCapture, "ImageName"},
-	{secCapture, "ImageDescription"},
-	{secCapture, "DestinationFile"},
-	{secCapture, "Overwrite"},
-	{secCapture, "Compression"},
-	{secCapture, "CheckIntegrity"},
-	{secWDS, "UploadToWDSServer"},
-	{secWDS, "WDSServerName"},
-	{secWDS, "WDSImageGroup"},
-	{secWDS, "Username"},
-	{secWDS, "Password"},
-	{secWDS, "DeleteLocalWimOnSuccess"},
-}
-
-var knownSections = []string{secCapture, secWDS, secExclusion, secException}
-
-func lookupKey(name string) (keyDef, bool) {
-	for _, k := range knownKeys {
-		if strings.EqualFold(k.name, name) {
-			return k, true
-		}
-	}
-	return keyDef{}, false
-}
+var knownSections = []string{SectionCapture, SectionWDS, SectionExclusionList, SectionExclusionException}
 
 func lookupSection(name string) (string, bool) {
 	for _, s := range knownSections {
@@ -234,7 +201,7 @@ func (p *parser) run(text string) *Error {
 		if t == "" || t[0] == ';' || t[0] == '#' {
 			continue
 		}
-		isList := section == secExclusion || section == secException
+		isList := section == SectionExclusionList || section == SectionExclusionException
 		name, trailing, isHeader, malformed := sectionHeader(t)
 		if isHeader && !(isList && trailing != "" && trailing[0] != ';' && trailing[0] != '#') {
 			if trailing != "" && trailing[0] != ';' && trailing[0] != '#' {
@@ -248,13 +215,13 @@ func (p *parser) run(text string) *Error {
 			}
 			section, unknown = canon, false
 			switch canon {
-			case secExclusion:
+			case SectionExclusionList:
 				if !p.sawExclusionList {
 					p.sawExclusionList = true
 					p.s.Exclusions = nil
 				}
 				p.s.setLine(canon, lineNo)
-			case secException:
+			case SectionExclusionException:
 				p.s.setLine(canon, lineNo)
 			}
 			continue
@@ -281,7 +248,7 @@ func (p *parser) listLine(section, pattern string, line int) {
 	if pattern == "" {
 		return
 	}
-	if section == secExclusion {
+	if section == SectionExclusionList {
 		p.s.Exclusions = append(p.s.Exclusions, pattern)
 		p.s.exclLines = append(p.s.exclLines, line)
 		return
@@ -347,58 +314,7 @@ func parseBool(v string) (value, ok bool) {
 
 // apply stores one non-empty value. Only syntax is checked here; content is
 // checked by Settings.validate once every key is known.
-func (p *parser) apply(key, v string) error {
-	s := p.s
-	boolean := func(dst *bool) error {
-		b, ok := parseBool(v)
-		if !ok {
-			return fmt.Errorf("invalid value %s: %s", quoteValue(v), boolAllowed)
-		}
-		*dst = b
-		return nil
-	}
-	switch key {
-	case "Unattended":
-		return boolean(&s.Unattended)
-	case "CheckIntegrity":
-		return boolean(&s.CheckIntegrity)
-	case "UploadToWDSServer":
-		return boolean(&s.Upload)
-	case "DeleteLocalWimOnSuccess":
-		return boolean(&s.DeleteLocalWimOnSuccess)
-	case "Overwrite":
-		o, err := ParseOverwrite(v)
-		if err != nil {
-			return err
-		}
-		s.Overwrite = o
-	case "Compression":
-		c, err := ParseCompression(v)
-		if err != nil {
-			return err
-		}
-		s.Compression = c
-	case "VolumeToCapture":
-		s.VolumeToCapture = normalizeVolume(v)
-	case "SystemRoot":
-		s.SystemRoot = v // normalized in finish, after the drive check
-	case "ImageName":
-		s.ImageName = v
-	case "ImageDescription":
-		s.ImageDescription = v
-	case "DestinationFile":
-		s.DestinationFile = v
-	case "WDSServerName":
-		s.ServerName = v
-	case "WDSImageGroup":
-		s.ImageGroup = v
-	case "Username":
-		s.Username = v
-	case "Password":
-		s.Password = NewSecret(v)
-	}
-	return nil
-}
+func (p *parser) apply(key, v string) error { return p.s.Set(key, v) }
 
 func (p *parser) finish() {
 	s := p.s
@@ -407,7 +323,7 @@ func (p *parser) finish() {
 		s.SystemRoot = r
 	}
 	if p.sawExclusionList && len(s.Exclusions) == 0 {
-		p.warn(s.Line(secExclusion), "[ExclusionList] is empty: the page file, hibernation file and System Volume Information will be captured")
+		p.warn(s.Line(SectionExclusionList), "[ExclusionList] is empty: the page file, hibernation file and System Volume Information will be captured")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/volume/exclude"
 )
 
@@ -162,10 +163,10 @@ func TestParseKeys(t *testing.T) {
 		{"Overwrite Yes", "[Capture]\nOverwrite=yes", func(s *Settings) bool { return s.Overwrite == OverwriteYes }},
 		{"Overwrite Append", "[Capture]\nOverwrite=APPEND", func(s *Settings) bool { return s.Overwrite == OverwriteAppend }},
 		{"Overwrite No", "[Capture]\nOverwrite=0", func(s *Settings) bool { return s.Overwrite == OverwriteNo }},
-		{"Compression LZX", "[Capture]\nCompression=lzx", func(s *Settings) bool { return s.Compression == CompressionLZX }},
-		{"Compression None", "[Capture]\nCompression=None", func(s *Settings) bool { return s.Compression == CompressionNone }},
-		{"Compression Maximum", "[Capture]\nCompression=Maximum", func(s *Settings) bool { return s.Compression == CompressionLZX }},
-		{"Compression default", "[Capture]\nCompression=", func(s *Settings) bool { return s.Compression == CompressionXPRESS }},
+		{"Compression LZX", "[Capture]\nCompression=lzx", func(s *Settings) bool { return s.Compression == images.CompressLZX }},
+		{"Compression None", "[Capture]\nCompression=None", func(s *Settings) bool { return s.Compression == images.CompressNone }},
+		{"Compression Maximum", "[Capture]\nCompression=Maximum", func(s *Settings) bool { return s.Compression == images.CompressLZX }},
+		{"Compression default", "[Capture]\nCompression=", func(s *Settings) bool { return s.Compression == images.CompressXPRESS }},
 		{"CheckIntegrity No", "[Capture]\nCheckIntegrity=No", func(s *Settings) bool { return !s.CheckIntegrity }},
 		{"CheckIntegrity default", "[Capture]", func(s *Settings) bool { return s.CheckIntegrity }},
 		{"Upload", "[WDS]\nUploadToWDSServer=True", func(s *Settings) bool { return s.Upload }},

@@ -79,6 +79,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/volume/exclude"
 )
 
@@ -151,56 +152,6 @@ func (o *Overwrite) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Compression is the WIM compression format.
-type Compression int
-
-// Compression values.
-const (
-	CompressionXPRESS Compression = iota // default, as WDS
-	CompressionLZX
-	CompressionNone
-)
-
-// String returns "XPRESS", "LZX" or "None".
-func (c Compression) String() string {
-	switch c {
-	case CompressionXPRESS:
-		return "XPRESS"
-	case CompressionLZX:
-		return "LZX"
-	case CompressionNone:
-		return "None"
-	}
-	return fmt.Sprintf("Compression(%d)", int(c))
-}
-
-// ParseCompression parses XPRESS, LZX or None, case-insensitive. DISM's
-// names are accepted too: Fast (XPRESS), Max and Maximum (LZX).
-func ParseCompression(s string) (Compression, error) {
-	switch strings.ToLower(s) {
-	case "xpress", "fast":
-		return CompressionXPRESS, nil
-	case "lzx", "max", "maximum":
-		return CompressionLZX, nil
-	case "none":
-		return CompressionNone, nil
-	}
-	return CompressionXPRESS, fmt.Errorf("invalid value %s: allowed values are XPRESS, LZX, None", quoteValue(s))
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (c Compression) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler (usable with flag.TextVar).
-func (c *Compression) UnmarshalText(b []byte) error {
-	v, err := ParseCompression(string(b))
-	if err != nil {
-		return err
-	}
-	*c = v
-	return nil
-}
-
 // Settings is the content of WDSCapture.inf.
 type Settings struct {
 	// Source is the file the settings came from, "" if none.
@@ -225,7 +176,7 @@ type Settings struct {
 	// Overwrite says what to do when DestinationFile exists.
 	Overwrite Overwrite
 	// Compression of the WIM (extension; default XPRESS).
-	Compression Compression
+	Compression images.Compression
 	// CheckIntegrity writes and verifies an integrity table (extension;
 	// default true).
 	CheckIntegrity bool
@@ -264,19 +215,11 @@ type Settings struct {
 	exclLines, excLines []int
 }
 
-// Key and section names, as written by Write.
-const (
-	secCapture   = "Capture"
-	secWDS       = "WDS"
-	secExclusion = "ExclusionList"
-	secException = "ExclusionException"
-)
-
 // Default returns the settings used when there is no file: attended,
 // XPRESS, integrity table on, Overwrite=No, the default exclusion list.
 func Default() *Settings {
 	return &Settings{
-		Compression:    CompressionXPRESS,
+		Compression:    images.CompressXPRESS,
 		CheckIntegrity: true,
 		Exclusions:     slices.Clone(exclude.DefaultPatterns),
 	}
@@ -308,23 +251,23 @@ func (s *Settings) setLine(key string, line int) {
 func (s *Settings) Missing() []string {
 	var m []string
 	if s.ImageName == "" {
-		m = append(m, "ImageName")
+		m = append(m, KeyImageName)
 	}
 	if s.DestinationFile == "" {
-		m = append(m, "DestinationFile")
+		m = append(m, KeyDestinationFile)
 	}
 	if s.Upload {
 		if s.ServerName == "" {
-			m = append(m, "WDSServerName")
+			m = append(m, KeyWDSServerName)
 		}
 		if s.ImageGroup == "" {
-			m = append(m, "WDSImageGroup")
+			m = append(m, KeyWDSImageGroup)
 		}
 		if s.Username == "" {
-			m = append(m, "Username")
+			m = append(m, KeyUsername)
 		}
 		if s.Password.IsZero() {
-			m = append(m, "Password")
+			m = append(m, KeyPassword)
 		}
 	}
 	return m
@@ -449,7 +392,7 @@ func (s *Settings) LogValue() slog.Value {
 		slog.String("imageDescription", s.ImageDescription),
 		slog.String("destination", s.DestinationFile),
 		slog.String("overwrite", s.Overwrite.String()),
-		slog.String("compression", s.Compression.String()),
+		slog.String("compression", compressionName(s.Compression)),
 		slog.Bool("checkIntegrity", s.CheckIntegrity),
 		slog.Any("exclusions", s.Exclusions),
 		slog.Any("exceptions", s.ExclusionExceptions),

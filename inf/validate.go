@@ -30,51 +30,51 @@ func (s *Settings) validate() ErrorList {
 		errs = append(errs, &Error{File: s.Source, Line: s.Line(key), Section: section, Key: key, Msg: msg})
 	}
 	if s.Overwrite < OverwriteNo || s.Overwrite > OverwriteAppend {
-		add(secCapture, "Overwrite", fmt.Sprintf("invalid value %d: allowed values are Yes, No, Append", int(s.Overwrite)))
+		add(SectionCapture, KeyOverwrite, fmt.Sprintf("invalid value %d: allowed values are Yes, No, Append", int(s.Overwrite)))
 	}
-	if s.Compression < CompressionXPRESS || s.Compression > CompressionNone {
-		add(secCapture, "Compression", fmt.Sprintf("invalid value %d: allowed values are XPRESS, LZX, None", int(s.Compression)))
+	if !s.Compression.Valid() {
+		add(SectionCapture, KeyCompression, fmt.Sprintf("invalid value %d: allowed values are XPRESS, LZX, None", int(s.Compression)))
 	}
 	if msg := checkVolume(s.VolumeToCapture); msg != "" {
-		add(secCapture, "VolumeToCapture", msg)
+		add(SectionCapture, KeyVolumeToCapture, msg)
 	}
 	if msg := checkSystemRoot(s.SystemRoot, s.VolumeToCapture); msg != "" {
-		add(secCapture, "SystemRoot", msg)
+		add(SectionCapture, KeySystemRoot, msg)
 	}
 	if msg := checkText(s.ImageName, maxNameLen); msg != "" {
-		add(secCapture, "ImageName", msg)
+		add(SectionCapture, KeyImageName, msg)
 	}
 	if msg := checkText(s.ImageDescription, maxDescriptionLen); msg != "" {
-		add(secCapture, "ImageDescription", msg)
+		add(SectionCapture, KeyImageDescription, msg)
 	}
 	if msg := checkDestination(s.DestinationFile, s.VolumeToCapture); msg != "" {
-		add(secCapture, "DestinationFile", msg)
+		add(SectionCapture, KeyDestinationFile, msg)
 	}
 	exclusions, exceptions := s.ExclusionPatterns("")
 	for i, p := range exclusions {
 		if err := exclude.Validate(p); err != nil {
-			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.exclLines, i), Section: secExclusion, Msg: err.Error()})
+			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.exclLines, i), Section: SectionExclusionList, Msg: err.Error()})
 		}
 	}
 	for i, p := range exceptions {
 		if err := exclude.Validate(p); err != nil {
-			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.excLines, i), Section: secException, Msg: err.Error()})
+			errs = append(errs, &Error{File: s.Source, Line: lineAt(s.excLines, i), Section: SectionExclusionException, Msg: err.Error()})
 		}
 	}
 	if msg := checkServer(s.ServerName); msg != "" {
-		add(secWDS, "WDSServerName", msg)
+		add(SectionWDS, KeyWDSServerName, msg)
 	}
 	if msg := checkText(s.ImageGroup, maxNameLen); msg != "" {
-		add(secWDS, "WDSImageGroup", msg)
+		add(SectionWDS, KeyWDSImageGroup, msg)
 	}
 	if msg := checkUsername(s.Username); msg != "" {
-		add(secWDS, "Username", msg)
+		add(SectionWDS, KeyUsername, msg)
 	}
 	if s.Password.v != "" && hasControl(s.Password.v) {
-		add(secWDS, "Password", "contains a control character") // never the value
+		add(SectionWDS, KeyPassword, "contains a control character") // never the value
 	}
 	if s.DeleteLocalWimOnSuccess && !s.Upload {
-		add(secWDS, "DeleteLocalWimOnSuccess", "Yes requires UploadToWDSServer=Yes (the local image would be deleted without a copy on the server)")
+		add(SectionWDS, KeyDeleteLocalWimOnSuccess, "Yes requires UploadToWDSServer=Yes (the local image would be deleted without a copy on the server)")
 	}
 	sortErrors(errs)
 	return errs

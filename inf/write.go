@@ -20,50 +20,44 @@ func (s *Settings) Write(w io.Writer, includePassword bool) error {
 	bw := bufio.NewWriter(w)
 	line := func(text string) { bw.WriteString(text + "\r\n") }
 	kv := func(key, value string) { line(key + "=" + quoteIfNeeded(value)) }
-	yesNo := func(b bool) string {
-		if b {
-			return "Yes"
-		}
-		return "No"
-	}
 
 	line("; WDSCapture.inf written by wdscapture.")
 	line("; Compression and CheckIntegrity are wdscapture extensions to the WDS format.")
-	line("[" + secCapture + "]")
-	kv("Unattended", yesNo(s.Unattended))
-	kv("VolumeToCapture", normalizeVolume(s.VolumeToCapture))
+	line("[" + SectionCapture + "]")
+	kv(KeyUnattended, yesNo(s.Unattended))
+	kv(KeyVolumeToCapture, normalizeVolume(s.VolumeToCapture))
 	root, _ := normalizeRoot(s.SystemRoot) // valid: Validate passed
-	kv("SystemRoot", root)
-	kv("ImageName", s.ImageName)
-	kv("ImageDescription", s.ImageDescription)
-	kv("DestinationFile", s.DestinationFile)
-	kv("Overwrite", s.Overwrite.String())
-	kv("Compression", s.Compression.String())
-	kv("CheckIntegrity", yesNo(s.CheckIntegrity))
+	kv(KeySystemRoot, root)
+	kv(KeyImageName, s.ImageName)
+	kv(KeyImageDescription, s.ImageDescription)
+	kv(KeyDestinationFile, s.DestinationFile)
+	kv(KeyOverwrite, s.Overwrite.String())
+	kv(KeyCompression, compressionName(s.Compression))
+	kv(KeyCheckIntegrity, yesNo(s.CheckIntegrity))
 	line("")
-	line("[" + secExclusion + "]")
+	line("[" + SectionExclusionList + "]")
 	for _, p := range s.Exclusions {
 		line(quotePattern(p))
 	}
 	if len(s.ExclusionExceptions) > 0 {
 		line("")
-		line("[" + secException + "]")
+		line("[" + SectionExclusionException + "]")
 		for _, p := range s.ExclusionExceptions {
 			line(quotePattern(p))
 		}
 	}
 	line("")
-	line("[" + secWDS + "]")
-	kv("UploadToWDSServer", yesNo(s.Upload))
-	kv("WDSServerName", s.ServerName)
-	kv("WDSImageGroup", s.ImageGroup)
-	kv("Username", s.Username)
+	line("[" + SectionWDS + "]")
+	kv(KeyUploadToWDSServer, yesNo(s.Upload))
+	kv(KeyWDSServerName, s.ServerName)
+	kv(KeyWDSImageGroup, s.ImageGroup)
+	kv(KeyUsername, s.Username)
 	if includePassword {
-		kv("Password", s.Password.Reveal())
+		kv(KeyPassword, s.Password.Reveal())
 	} else {
-		kv("Password", "")
+		kv(KeyPassword, "")
 	}
-	kv("DeleteLocalWimOnSuccess", yesNo(s.DeleteLocalWimOnSuccess))
+	kv(KeyDeleteLocalWimOnSuccess, yesNo(s.DeleteLocalWimOnSuccess))
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write capture settings: %w", err)
 	}

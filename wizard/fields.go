@@ -230,12 +230,15 @@ func onSourceVolume(dir string, ref *scan.VolumeRef) bool {
 	}
 }
 
-func infCompression(c images.Compression) inf.Compression {
-	switch c {
-	case images.CompressLZX:
-		return inf.CompressionLZX
-	case images.CompressNone:
-		return inf.CompressionNone
+var compChoices = []images.Compression{images.CompressXPRESS, images.CompressLZX, images.CompressNone}
+
+func compSel(c images.Compression) int {
+	for i, x := range compChoices {
+		if x == c {
+			return i
+		}
 	}
-	return inf.CompressionXPRESS
+	return 0
 }
+
+func selComp(i int) images.Compression { return compChoices[i] }

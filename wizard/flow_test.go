@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/wdscapture/wdscapture/agent"
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
@@ -62,7 +63,7 @@ func TestCaptureFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !saved.Unattended || saved.ImageName != "Lab image" || saved.Compression != inf.CompressionLZX ||
+	if !saved.Unattended || saved.ImageName != "Lab image" || saved.Compression != images.CompressLZX ||
 		saved.DestinationFile != wim || saved.VolumeToCapture != `C:\` || !saved.Password.IsZero() {
 		t.Errorf("saved INF %+v", saved)
 	}

@@ -190,7 +190,7 @@ func newModel(ctx context.Context, o Options, r *lipgloss.Renderer) *model {
 		},
 		pageDest: {
 			newText("DestinationFile", "WIM file", c.DestinationFile, false),
-			newChoice("Compression", "Compression", []string{"XPRESS", "LZX", "None"}, int(c.Compression)),
+			newChoice("Compression", "Compression", []string{"XPRESS", "LZX", "None"}, compSel(c.Compression)),
 			newChoice("Overwrite", "File exists", []string{"Append an image", "Overwrite it"}, overwriteSel(c.Overwrite)),
 		},
 		pageUpload: {
@@ -596,7 +596,7 @@ func setField(s *inf.Settings, f *field) {
 	case "DestinationFile":
 		s.DestinationFile = v
 	case "Compression":
-		s.Compression = inf.Compression(f.sel)
+		s.Compression = selComp(f.sel)
 	case "Overwrite":
 		s.Overwrite = []inf.Overwrite{inf.OverwriteAppend, inf.OverwriteYes}[f.sel]
 	case "UploadToWDSServer":
@@ -634,8 +634,8 @@ func (m *model) check(f *field) string {
 	case "DestinationFile":
 		return m.checkDest(v)
 	case "Compression":
-		if m.dest.exists && m.overwriteAppend() && m.dest.openErr == "" && inf.Compression(f.sel) != infCompression(m.dest.comp) {
-			f.sel = int(infCompression(m.dest.comp))
+		if m.dest.exists && m.overwriteAppend() && m.dest.openErr == "" && selComp(f.sel) != m.dest.comp {
+			f.sel = compSel(m.dest.comp)
 			return "appending: the WIM's compression is used"
 		}
 	case "Overwrite":
@@ -643,8 +643,8 @@ func (m *model) check(f *field) string {
 			return "cannot append: " + m.dest.openErr
 		}
 		if m.overwriteAppend() {
-			m.field(pageDest, "Compression").sel = int(infCompression(m.dest.comp))
-			m.s.Compression = infCompression(m.dest.comp)
+			m.field(pageDest, "Compression").sel = compSel(m.dest.comp)
+			m.s.Compression = m.dest.comp
 		}
 	case "WDSServerName", "WDSImageGroup", "Username", "Password":
 		if v == "" && f.key != "Password" || f.key == "Password" && f.in.Value() == "" {
@@ -682,8 +682,8 @@ func (m *model) checkDest(v string) string {
 		return "lies on the volume being captured; choose another disk"
 	}
 	if m.dest.exists && m.overwriteAppend() && m.dest.openErr == "" {
-		m.field(pageDest, "Compression").sel = int(infCompression(m.dest.comp))
-		m.s.Compression = infCompression(m.dest.comp)
+		m.field(pageDest, "Compression").sel = compSel(m.dest.comp)
+		m.s.Compression = m.dest.comp
 	}
 	return ""
 }

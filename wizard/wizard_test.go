@@ -17,6 +17,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/wdscapture/wdscapture/agent"
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 	"github.com/wdscapture/wdscapture/scan"
@@ -325,7 +326,7 @@ func TestAppendShowsImages(t *testing.T) {
 	m := screen(t, Options{Settings: inf.Default(), Report: fixedReport()}, "appending keeps it",
 		"enter", "enter", "enter", "enter", wim, "enter")
 	golden(t, m, tmp)
-	if m.s.Compression != inf.CompressionLZX {
+	if m.s.Compression != images.CompressLZX {
 		t.Errorf("compression %v, want the WIM's LZX", m.s.Compression)
 	}
 	// Changing the compression while appending is refused.
@@ -337,7 +338,7 @@ func TestAppendShowsImages(t *testing.T) {
 	// Overwrite frees the choice.
 	m3 := screen(t, Options{Settings: inf.Default(), Report: fixedReport()}, "(*) Overwrite it",
 		"enter", "enter", "enter", "enter", wim, "enter", "tab", "right", "shift+tab", "left")
-	if m3.s.Overwrite != inf.OverwriteYes || m3.s.Compression != inf.CompressionXPRESS {
+	if m3.s.Overwrite != inf.OverwriteYes || m3.s.Compression != images.CompressXPRESS {
 		t.Errorf("overwrite %v compression %v, want Yes and XPRESS", m3.s.Overwrite, m3.s.Compression)
 	}
 }
@@ -439,7 +440,7 @@ func TestSaveINF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !got.Unattended || got.ImageName != "Saved" || got.Compression != inf.CompressionNone || got.Username != `CORP\u` {
+		if !got.Unattended || got.ImageName != "Saved" || got.Compression != images.CompressNone || got.Username != `CORP\u` {
 			t.Errorf("saved settings %+v", got)
 		}
 		if want := map[bool]string{true: "pa;ss#word", false: ""}[withPassword]; got.Password.Reveal() != want {

@@ -10,24 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 )
-
-func parseCompression(s string) (images.Compression, error) {
-	switch strings.ToLower(s) {
-	case "none":
-		return images.CompressNone, nil
-	case "xpress", "fast":
-		return images.CompressXPRESS, nil
-	case "lzx", "maximum", "max":
-		return images.CompressLZX, nil
-	}
-	return 0, usageError{fmt.Sprintf("--compress %q: want none, xpress or lzx", s)}
-}
 
 func runCapture(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("capture", "SRC DEST.wim --name NAME [flags]",
@@ -56,9 +43,9 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	if *name == "" {
 		return usageError{"capture needs --name"}
 	}
-	comp, err := parseCompression(*compress)
+	comp, err := images.ParseCompression(*compress)
 	if err != nil {
-		return err
+		return usageError{"--compress: " + err.Error()}
 	}
 	compressSet := false
 	fs.Visit(func(f *flag.Flag) {

@@ -327,7 +327,7 @@ func TestCLIErrorsAndHelp(t *testing.T) {
 		{[]string{"capture", "--help"}, 0, "-compress"},
 		{[]string{"capture", dir}, 2, "SRC and DEST.wim"},
 		{[]string{"capture", dir, dir + "/x.wim"}, 2, "--name"},
-		{[]string{"capture", dir, dir + "/x.wim", "--name", "x", "--compress", "zip"}, 2, "none, xpress or lzx"},
+		{[]string{"capture", dir, dir + "/x.wim", "--name", "x", "--compress", "zip"}, 2, "XPRESS, LZX, None"},
 		{[]string{"verify", dir + "/missing.wim"}, 1, "no such file"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"info", "/etc/passwd"}, 1, "not a WIM"},
