@@ -80,7 +80,7 @@ func (r *tmuxRun) screen() string {
 // wait polls the pane until it shows want.
 func (r *tmuxRun) wait(want string) string {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		s := r.screen()
 		if strings.Contains(s, want) {
@@ -110,7 +110,7 @@ func (r *tmuxRun) keys(keys ...string) {
 // exit waits for the command to end and returns its exit code and stdout.
 func (r *tmuxRun) exit() (int, string) {
 	r.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		b, err := os.ReadFile(filepath.Join(r.dir, "rc"))
 		if err == nil && len(b) > 0 && b[len(b)-1] == '\n' {

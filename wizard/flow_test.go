@@ -41,7 +41,7 @@ func TestCaptureFlow(t *testing.T) {
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	m := tm.FinalModel(t, teatest.WithFinalTimeout(20*time.Second)).(*model)
+	m := tm.FinalModel(t, teatest.WithFinalTimeout(waitLimit)).(*model)
 	v := m.View()
 	fits(t, v, 80, 25)
 	for _, want := range []string{"WIM file     " + wim, "(LZX)", "Verified     yes", "Image 1      Lab image",
@@ -90,12 +90,12 @@ func TestCancelDuringCapture(t *testing.T) {
 	tm := teatest.NewTestModel(t, New(t.Context(), o), teatest.WithInitialTermSize(80, 25))
 	press(t, tm, "wait:It has every setting", "enter", "wait:Ready.", "enter")
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return regexp.MustCompile(`Phase: (scan|hash|write)`).Match(b) },
-		teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+		teatest.WithDuration(waitLimit), teatest.WithCheckInterval(10*time.Millisecond))
 	press(t, tm, "esc", "wait:Cancel the capture?", "y", "wait:The capture was cancelled.")
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	m := tm.FinalModel(t, teatest.WithFinalTimeout(20*time.Second)).(*model)
+	m := tm.FinalModel(t, teatest.WithFinalTimeout(waitLimit)).(*model)
 	var ce *agent.CaptureError
 	if !errors.As(m.runErr, &ce) || ce.Kind != agent.KindInterrupted {
 		t.Fatalf("run error %v, want an interrupted capture", m.runErr)

@@ -29,6 +29,11 @@ var fixedNow = func() time.Time { return time.Date(2026, 11, 24, 9, 30, 0, 0, ti
 
 const gib = 1 << 30
 
+// waitLimit bounds every wait for a screen or an exit. The waits end as soon
+// as the state is reached; the limit only stops a test that would hang, and
+// is long because a loaded 2-core machine under -race is slow.
+const waitLimit = 5 * time.Minute
+
 // reasons are fixed here (not scan's texts) so that the goldens do not
 // change when scan rewords them.
 var reasons = map[scan.State]string{
@@ -123,7 +128,7 @@ func screen(t *testing.T, o Options, want string, keys ...string) *model {
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	m := tm.FinalModel(t, teatest.WithFinalTimeout(20*time.Second)).(*model)
+	m := tm.FinalModel(t, teatest.WithFinalTimeout(waitLimit)).(*model)
 	if v := m.View(); !strings.Contains(v, want) {
 		t.Fatalf("the final screen lacks %q:\n%s", want, v)
 	}
@@ -134,7 +139,7 @@ func screen(t *testing.T, o Options, want string, keys ...string) *model {
 func waitFor(t *testing.T, tm *teatest.TestModel, want string) {
 	t.Helper()
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
-		teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+		teatest.WithDuration(waitLimit), teatest.WithCheckInterval(20*time.Millisecond))
 }
 
 var freeRE = regexp.MustCompile(`[0-9.]+ [KMGTPE]?i?B free`)
