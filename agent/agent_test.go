@@ -2,33 +2,8 @@ package agent
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 )
-
-func TestResolveDestination(t *testing.T) {
-	drives := map[string]string{"D": "/mnt/d"}
-	for _, tc := range []struct {
-		dest, want, err string
-	}{
-		{"/srv/images/ref.wim", "/srv/images/ref.wim", ""},
-		{"/srv/images/../x/ref.wim", "/srv/x/ref.wim", ""},
-		{`D:\Images\ref.wim`, "/mnt/d/Images/ref.wim", ""},
-		{`d:\ref.wim`, "/mnt/d/ref.wim", ""},
-		{`E:\ref.wim`, "", "drive E:, which is not mounted"},
-	} {
-		got, err := resolveDestination(tc.dest, drives)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: err %v, want %q", tc.dest, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("%s = %q, %v; want %q", tc.dest, got, err, tc.want)
-		}
-	}
-}
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {

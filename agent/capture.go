@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/scan"
 	"github.com/wdscapture/wdscapture/volume"
 	"github.com/wdscapture/wdscapture/volume/ntfs"
@@ -260,17 +262,18 @@ func phaseMessage(p images.Progress) string {
 
 // checkFreeSpace refuses to start writing when the destination volume
 // clearly cannot hold the WIM: the data size times a typical ratio for
-// the compression, plus MinFree.
+// the compression, plus MinFree. The refusal names DestinationFile, so
+// that the wizard leads back to the page where another disk is chosen.
 func checkFreeSpace(req CaptureRequest, total uint64) error {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(req.Dest), &st); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(req.Dest), &st); err != nil {
 		return nil // unknown: let the write itself fail clearly
 	}
 	free := st.Bavail * uint64(st.Bsize)
 	ratio := map[images.Compression]float64{images.CompressNone: 1.0, images.CompressXPRESS: 0.45, images.CompressLZX: 0.4}[req.Compression]
 	need := uint64(float64(total)*ratio) + req.MinFree
 	if free < need {
-		return fmt.Errorf("not enough free space for %s: about %s needed (%s of data, %v), %s free", req.Dest, HumanBytes(need), HumanBytes(total), req.Compression, HumanBytes(free))
+		return problem(KindSettings, inf.KeyDestinationFile, req.Dest, nil, "not enough free space: about %s needed (%s of data, %v), %s free; choose another disk", HumanBytes(need), HumanBytes(total), req.Compression, HumanBytes(free))
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
@@ -40,10 +39,14 @@ type RunOptions struct {
 
 // Plan is a fully resolved capture: what the settings and the scan decided.
 type Plan struct {
+	// Settings are the settings used, with what the run decided filled in
+	// (the compression of a WIM being appended to).
 	Settings *inf.Settings
 	Request  CaptureRequest
-	// Volume is the scanned volume being captured, nil for a directory.
-	Volume *scan.VolumeRef
+	// Source is the volume or directory being captured.
+	Source *Source
+	// Destination is what was found at DestinationFile.
+	Destination *Destination
 }
 
 // Run loads the settings and, when they (with the scan) are complete, runs
@@ -111,87 +114,171 @@ func LoadSettings(o RunOptions, emit func(Event)) (*inf.Settings, error) {
 	return s, nil
 }
 
-// Prepare resolves the source volume and the destination and runs the
-// pre-flight checks, so that nothing is written before every setting is
-// known to be usable.
+// Prepare resolves the source volume and the destination and runs every
+// pre-flight check, so that nothing is written before every setting is
+// known to be usable. A refusal is a *CaptureError whose Err is Problems:
+// every problem found, each naming its INF key.
 func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event)) (*Plan, error) {
-	if err := s.Validate(); err != nil {
-		return nil, fail(KindSettings, err)
+	if emit == nil {
+		emit = func(Event) {}
 	}
-	if missing := s.Missing(); len(missing) > 0 {
-		return nil, fail(KindSettings, fmt.Errorf("unattended capture: WDSCapture.inf must set %s", strings.Join(missing, ", ")))
+	c := *s
+	var ps Problems
+	if err := c.Validate(); err != nil {
+		ps = append(ps, fromINF(err)...)
 	}
-	if s.Upload {
-		return nil, fail(KindSettings, errors.New("UploadToWDSServer=Yes: uploading to an image store is not available in this version; set UploadToWDSServer=No (the capture has not started)"))
+	for _, k := range c.Missing() {
+		ps = append(ps, problem(KindSettings, k, "", nil, "is not set; WDSCapture.inf must set it for an unattended capture"))
 	}
-	plan := &Plan{Settings: s}
-	req := &plan.Request
-	req.Image = images.ImageOptions{Name: s.ImageName, Description: s.ImageDescription}
-	req.Integrity = s.CheckIntegrity
-	req.Verify = true
-	req.Threads = o.Threads
-	req.Compression = s.Compression
+	if c.Upload {
+		ps = append(ps, problem(KindSettings, inf.KeyUploadToWDSServer, "Yes", nil, "uploading to an image store is not available in this version; set UploadToWDSServer=No (the capture has not started)"))
+	}
 
 	// The source.
-	emit(Event{Phase: PhaseDiscover, Message: "looking for the volume to capture"})
-	if err := resolveSource(ctx, s, o, plan, emit); err != nil {
-		return nil, err
+	var src *Source
+	if len(ps.Key(inf.KeyVolumeToCapture)) == 0 {
+		emit(Event{Phase: PhaseDiscover, Message: "looking for the volume to capture"})
+		var sp Problems
+		src, sp = resolveSource(ctx, &c, o)
+		if err := ctx.Err(); err != nil {
+			return nil, fail(KindInterrupted, err)
+		}
+		ps = append(ps, sp...)
+		if src != nil {
+			emit(Event{Phase: PhaseDiscover, Message: src.Describe()})
+		}
 	}
 
 	// The destination.
-	dest, err := resolveDestination(s.DestinationFile, o.DriveMap)
+	var dest *Destination
+	if c.DestinationFile != "" && len(ps.Key(inf.KeyDestinationFile)) == 0 {
+		var dp Problems
+		dest, dp = CheckDestination(&c, o, src)
+		ps = append(ps, dp...)
+	}
+	matcher, err := c.Matcher(src.systemRoot())
 	if err != nil {
-		return nil, fail(KindSettings, err)
+		ps = append(ps, problem(KindSettings, inf.SectionExclusionList, "", err, "%v", err))
 	}
-	req.Dest = dest
-	emit(Event{Phase: PhasePreflight, Message: "destination " + dest})
-	if err := preflight(plan); err != nil {
-		return nil, err
+	if len(ps) > 0 {
+		return nil, ps.err()
 	}
-	matcher, err := s.Matcher(systemRootOf(plan))
-	if err != nil {
-		return nil, fail(KindSettings, err)
-	}
+
+	plan := &Plan{Settings: &c, Source: src, Destination: dest}
+	req := &plan.Request
+	req.Source = src.Spec
+	req.Dest = dest.Path
+	req.Image = images.ImageOptions{Name: c.ImageName, Description: c.ImageDescription}
+	req.Integrity = c.CheckIntegrity
+	req.Verify = true
+	req.Threads = o.Threads
+	req.Compression = c.Compression
+	req.MinFree = minFree
 	req.Exclude = matcher
+	switch c.Overwrite {
+	case inf.OverwriteYes:
+		req.Overwrite = true
+	case inf.OverwriteAppend:
+		if dest.Exists {
+			req.Append = true
+			// Images in one WIM share its compression.
+			if err := c.Set(inf.KeyCompression, dest.Compression.String()); err != nil {
+				return nil, fail(KindSettings, err)
+			}
+			req.Compression = c.Compression
+		}
+	}
+	emit(Event{Phase: PhasePreflight, Message: "destination " + req.Dest})
 	return plan, nil
 }
 
-func systemRootOf(p *Plan) string {
-	if p.Volume != nil && p.Volume.Volume.Windows != nil {
-		return `\` + p.Volume.Volume.Windows.SystemRoot
+// Source is a resolved capture source.
+type Source struct {
+	// Spec is what Capture opens.
+	Spec SourceSpec
+	// Volume is the scanned volume, nil for a path from VolumeToCapture.
+	Volume *scan.VolumeRef
+	// Letter is the volume's drive letter ("C"), "" when it has none.
+	Letter string
+}
+
+// String names the source: "C: (sda partition 3)" or its path.
+func (s *Source) String() string {
+	if s.Volume == nil {
+		return s.Spec.Path
+	}
+	where := fmt.Sprintf("%s partition %d", s.Volume.Disk.Name, s.Volume.Partition.Index)
+	if s.Letter == "" {
+		return where
+	}
+	return s.Letter + ": (" + where + ")"
+}
+
+// Describe is the line the run logs about the source.
+func (s *Source) Describe() string {
+	if s.Volume == nil {
+		return "capturing " + s.Spec.Path
+	}
+	vol := s.Volume.Volume
+	w := vol.Windows
+	if w == nil {
+		return "volume " + s.String()
+	}
+	return fmt.Sprintf("volume %s: (%s partition %d): %s %s %s, %s", vol.Letter, s.Volume.Disk.Name, s.Volume.Partition.Index, w.ProductName, w.Version, w.Arch, strings.Join(w.Languages, " "))
+}
+
+func (s *Source) systemRoot() string {
+	if s != nil && s.Volume != nil && s.Volume.Volume.Windows != nil {
+		return `\` + s.Volume.Volume.Windows.SystemRoot
 	}
 	return ""
 }
 
-func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions, plan *Plan, emit func(Event)) error {
-	v := s.VolumeToCapture
-	if v != "" {
-		if letter, rest, ok := inf.DriveLetter(v); !ok || strings.Trim(rest, `\/`) != "" || len(v) > 3 {
-			// A path: a directory, a partition image or a device.
-			if _, err := os.Stat(v); err != nil {
-				return fail(KindNothing, fmt.Errorf("VolumeToCapture=%s: %w", v, err))
-			}
-			plan.Request.Source = SourceSpec{Path: v}
-			emit(Event{Phase: PhaseDiscover, Message: "capturing " + v})
-			return nil
-		} else {
-			v = strings.ToUpper(string(letter))
-		}
+// sourcePath reports whether VolumeToCapture names a path (a directory, a
+// partition image or a device) rather than a drive letter.
+func sourcePath(v string) bool {
+	_, rest, ok := inf.DriveLetter(v)
+	return v != "" && (!ok || strings.Trim(rest, `\/`) != "" || len(v) > 3)
+}
+
+// resolveSource finds the source VolumeToCapture names, scanning the disks
+// for a drive letter or for the one generalized Windows.
+func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions) (*Source, Problems) {
+	if sourcePath(s.VolumeToCapture) {
+		return SourceFor(s, nil)
 	}
 	rep, err := Discover(ctx, !o.NoDevices, o.DiskImages, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return fail(KindNothing, fmt.Errorf("scan the disks: %w", err))
+		return nil, Problems{problem(KindNothing, inf.KeyVolumeToCapture, s.VolumeToCapture, err, "scanning the disks failed: %v", err)}
+	}
+	return SourceFor(s, rep)
+}
+
+// SourceFor resolves VolumeToCapture against a scan: a drive letter must
+// name a volume ready to capture; without one, the scan must have found
+// exactly one generalized Windows volume. A path is checked on its own
+// (rep may be nil then).
+func SourceFor(s *inf.Settings, rep *scan.Report) (*Source, Problems) {
+	key, v := inf.KeyVolumeToCapture, s.VolumeToCapture
+	if sourcePath(v) {
+		if err := checkSourcePath(v); err != nil {
+			return nil, Problems{problem(KindNothing, key, v, err, "%v", err)}
+		}
+		return &Source{Spec: SourceSpec{Path: v}}, nil
+	}
+	if rep == nil {
+		return nil, Problems{problem(KindNothing, key, v, nil, "the disks have not been scanned")}
 	}
 	var chosen *scan.VolumeRef
 	if v != "" {
+		letter, _, _ := inf.DriveLetter(v)
 		for _, ref := range rep.Volumes() {
-			if ref.Volume.Letter == v {
-				ref := ref
+			if ref.Volume.Letter == string(letter) {
 				chosen = &ref
 			}
 		}
 		if chosen == nil {
-			return fail(KindNothing, fmt.Errorf("VolumeToCapture=%s: no volume has that drive letter; the scan found %s", s.VolumeToCapture, describeVolumes(rep)))
+			return nil, Problems{problem(KindNothing, key, v, nil, "no volume has that drive letter; the scan found %s", describeVolumes(rep))}
 		}
 	} else {
 		ready := rep.Ready()
@@ -199,13 +286,13 @@ func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions, plan *Pla
 		case 1:
 			chosen = &ready[0]
 		case 0:
-			return fail(KindNothing, fmt.Errorf("no generalized Windows volume found (%s); run sysprep /generalize on the reference machine, or set VolumeToCapture", describeCandidates(rep)))
+			return nil, Problems{problem(KindNothing, key, "", nil, "no generalized Windows volume found (%s); run sysprep /generalize on the reference machine, or set VolumeToCapture", describeCandidates(rep))}
 		default:
 			var ls []string
 			for _, r := range ready {
 				ls = append(ls, r.Volume.Letter+":")
 			}
-			return fail(KindSettings, fmt.Errorf("%d generalized Windows volumes found (%s): set VolumeToCapture in WDSCapture.inf to choose one", len(ready), strings.Join(ls, ", ")))
+			return nil, Problems{problem(KindSettings, key, "", nil, "%d generalized Windows volumes found (%s): set VolumeToCapture to choose one", len(ready), strings.Join(ls, ", "))}
 		}
 	}
 	vol := chosen.Volume
@@ -214,13 +301,13 @@ func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions, plan *Pla
 		if vol.Detail != "" {
 			msg += " (" + vol.Detail + ")"
 		}
-		return fail(KindNothing, fmt.Errorf("volume %s: is not ready to capture: %s", vol.Letter, msg))
+		return nil, Problems{problem(KindNothing, key, v, nil, "volume %s: is not ready to capture: %s", vol.Letter, msg)}
 	}
-	plan.Volume = chosen
-	plan.Request.Source = SourceSpec{Path: chosen.Disk.Path, Offset: chosen.Partition.Start, Size: chosen.Partition.Size}
-	w := vol.Windows
-	emit(Event{Phase: PhaseDiscover, Message: fmt.Sprintf("volume %s: (%s partition %d): %s %s %s, %s", vol.Letter, chosen.Disk.Name, chosen.Partition.Index, w.ProductName, w.Version, w.Arch, strings.Join(w.Languages, " "))})
-	return nil
+	return &Source{
+		Spec:   SourceSpec{Path: chosen.Disk.Path, Offset: chosen.Partition.Start, Size: chosen.Partition.Size},
+		Volume: chosen,
+		Letter: vol.Letter,
+	}, nil
 }
 
 func describeVolumes(rep *scan.Report) string {
@@ -256,81 +343,14 @@ func letterOr(r scan.VolumeRef) string {
 	return fmt.Sprintf("%s partition %d", r.Disk.Name, r.Partition.Index)
 }
 
-// resolveDestination turns DestinationFile into a local path: a Linux path
-// is used as it is; a drive-letter path needs that volume mounted, given
-// with DriveMap.
-func resolveDestination(dest string, drives map[string]string) (string, error) {
-	letter, rest, ok := inf.DriveLetter(dest)
-	if !ok {
-		return filepath.Clean(dest), nil
-	}
-	dir, found := drives[strings.ToUpper(string(letter))]
-	if !found {
-		return "", fmt.Errorf("DestinationFile=%s is on drive %c:, which is not mounted in the capture environment; mount it and pass --drive %c=/mount/point, or give a path such as /mnt/images/ref.wim", dest, letter, letter)
-	}
-	return filepath.Join(dir, filepath.FromSlash(strings.ReplaceAll(rest, `\`, "/"))), nil
-}
-
-func preflight(plan *Plan) error {
-	s, req := plan.Settings, &plan.Request
-	if !strings.EqualFold(filepath.Ext(req.Dest), ".wim") {
-		return fail(KindSettings, fmt.Errorf("DestinationFile=%s: the file name must end in .wim", s.DestinationFile))
-	}
-	dir := filepath.Dir(req.Dest)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(KindSettings, fmt.Errorf("DestinationFile=%s: cannot create its directory: %w", s.DestinationFile, err))
-	}
-	// The destination must not be inside the tree or on the device being captured.
-	if src, err := filepath.Abs(req.Source.Path); err == nil {
-		if abs, err := filepath.Abs(req.Dest); err == nil {
-			if abs == src || strings.HasPrefix(abs, src+string(filepath.Separator)) {
-				return fail(KindSettings, fmt.Errorf("DestinationFile=%s lies inside the volume being captured (%s)", s.DestinationFile, req.Source.Path))
-			}
-		}
-	}
-	if st, err := os.Stat(req.Source.Path); err == nil && st.Mode()&os.ModeDevice != 0 {
-		var dst syscall.Stat_t
-		if err := syscall.Stat(dir, &dst); err == nil {
-			if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Rdev == dst.Dev {
-				return fail(KindSettings, fmt.Errorf("DestinationFile=%s is on the device being captured (%s)", s.DestinationFile, req.Source.Path))
-			}
-		}
-	}
-	_, err := os.Stat(req.Dest)
-	exists := err == nil
-	switch s.Overwrite {
-	case inf.OverwriteNo:
-		if exists {
-			return fail(KindSettings, fmt.Errorf("DestinationFile=%s exists and Overwrite=No: set Overwrite=Yes to replace it or Overwrite=Append to add an image", s.DestinationFile))
-		}
-	case inf.OverwriteYes:
-		req.Overwrite = true
-	case inf.OverwriteAppend:
-		if exists {
-			r, err := images.Open(req.Dest)
-			if err != nil {
-				return fail(KindSettings, fmt.Errorf("Overwrite=Append: %w", err))
-			}
-			comp := r.Compression()
-			r.Close()
-			if s.Has("Compression") && comp != req.Compression {
-				return fail(KindSettings, fmt.Errorf("Overwrite=Append: %s uses %v compression but Compression=%v; images in one WIM share a compression type (remove the Compression key to use the WIM's)", s.DestinationFile, comp, s.Compression))
-			}
-			req.Compression = comp
-			req.Append = true
-		}
-	}
-	// Free space: at least room for the metadata; the capture checks the
-	// estimate again once it knows the data size.
-	req.MinFree = 64 << 20
-	return nil
-}
-
 // Execute runs a prepared plan: capture, verify, and the log file.
 func Execute(ctx context.Context, plan *Plan, o RunOptions, emit func(Event)) (*Result, error) {
 	logPath := o.LogPath
 	if logPath == "" {
 		logPath = plan.Request.Dest + ".log"
+	}
+	if err := os.MkdirAll(filepath.Dir(plan.Request.Dest), 0o755); err != nil {
+		return nil, fail(KindSettings, problem(KindSettings, inf.KeyDestinationFile, plan.Settings.DestinationFile, err, "cannot create its directory: %v", err))
 	}
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -790,33 +790,20 @@ func (m *model) prepare() tea.Cmd {
 // errorPage picks the page whose settings an error of agent.Prepare is
 // about, -1 when none is.
 func errorPage(err error) pageID {
-	var list inf.ErrorList
-	if errors.As(err, &list) && len(list) > 0 {
-		for _, p := range []pageID{pageSource, pageDest, pageUpload} {
-			for _, k := range pageKeys[p] {
-				if strings.EqualFold(list[0].Key, k) {
-					return p
-				}
-			}
+	var ps agent.Problems
+	if errors.As(err, &ps) && len(ps) > 0 {
+		switch ps[0].Topic() {
+		case agent.TopicSource:
+			return pageSource
+		case agent.TopicDestination:
+			return pageDest
+		case agent.TopicUpload:
+			return pageUpload
 		}
-	}
-	msg := err.Error()
-	best, at := pageID(-1), len(msg)+1
-	for _, p := range []pageID{pageSource, pageDest, pageUpload} {
-		for _, k := range pageKeys[p] {
-			if i := strings.Index(msg, k); i >= 0 && i < at {
-				best, at = p, i
-			}
-		}
-	}
-	if best >= 0 {
-		return best
+		return -1
 	}
 	var ce *agent.CaptureError
 	if errors.As(err, &ce) && ce.Kind == agent.KindNothing {
-		return pageSource
-	}
-	if strings.Contains(msg, "volume") {
 		return pageSource
 	}
 	return -1

@@ -350,15 +350,18 @@ func TestAppendShowsImages(t *testing.T) {
 
 // TestErrorPage routes Prepare's errors to the page of the setting named.
 func TestErrorPage(t *testing.T) {
+	problems := func(key string) error {
+		return &agent.CaptureError{Kind: agent.KindSettings, Err: agent.Problems{{Key: key, Kind: agent.KindSettings, Msg: "x", Err: errorString(key + "=x: x")}}}
+	}
 	cases := []struct {
 		err  error
 		want pageID
 	}{
-		{inf.ErrorList{{Key: "DestinationFile", Msg: "x"}}, pageDest},
-		{inf.ErrorList{{Key: "WDSServerName", Msg: "x"}}, pageUpload},
-		{&agent.CaptureError{Kind: agent.KindSettings, Err: errorString("DestinationFile=/x exists and Overwrite=No")}, pageDest},
-		{&agent.CaptureError{Kind: agent.KindSettings, Err: errorString("UploadToWDSServer=Yes: uploading ...")}, pageUpload},
-		{&agent.CaptureError{Kind: agent.KindNothing, Err: errorString("no generalized Windows volume found")}, pageSource},
+		{problems("DestinationFile"), pageDest},
+		{problems("WDSServerName"), pageUpload},
+		{problems("Overwrite"), pageDest},
+		{problems("UploadToWDSServer"), pageUpload},
+		{problems("VolumeToCapture"), pageSource},
 		{&agent.CaptureError{Kind: agent.KindCapture, Err: errorString("disk full")}, -1},
 	}
 	for _, tc := range cases {

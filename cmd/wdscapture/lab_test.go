@@ -143,3 +143,28 @@ func windowsElement(t *testing.T, wim string) string {
 	}
 	return s[i : j+len("</WINDOWS>")]
 }
+
+// TestDestinationOnSourceVolume: an unattended run whose destination lies
+// on the volume being captured is refused before anything is written
+// (exit 2), whether VolumeToCapture names C: or C: is the generalized
+// Windows the scan found (issue 14 item 11: the second was captured).
+func TestDestinationOnSourceVolume(t *testing.T) {
+	dir := t.TempDir()
+	good := labDisk(t, dir, "good.img", lab.Options{})
+	for _, volume := range []string{`C:\`, ""} {
+		t.Run("VolumeToCapture="+volume, func(t *testing.T) {
+			cDrive := t.TempDir() // where drive C: is mounted
+			infPath := labINF(t, dir, volume, `C:\images\ref.wim`)
+			r := runBin(t, "--inf", infPath, "--disk", good, "--no-devices", "--drive", "C="+cDrive)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want %d\n%s%s", r.code, exitUsage, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "DestinationFile") || !strings.Contains(r.stderr, "volume being captured") {
+				t.Errorf("stderr does not name DestinationFile and the reason:\n%s", r.stderr)
+			}
+			if ents, _ := os.ReadDir(cDrive); len(ents) != 0 {
+				t.Errorf("the refused run wrote %v", ents)
+			}
+		})
+	}
+}
