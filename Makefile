@@ -5,9 +5,9 @@ GO    ?= go
 BUILD ?= build
 BIN   := bin/wdscapture
 STORE_BIN := bin/imagestore
-APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs
+APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs slapd ldap-utils
 # Commands that prove the packages above are installed.
-APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4
+APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4 slapd ldapsearch
 
 .PHONY: all build test test-short vet lint fmt-check deps bench demo fuzz clean
 
