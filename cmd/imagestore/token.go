@@ -123,7 +123,12 @@ func readLoginPassword(c *cli, prompt string) (string, error) {
 		}
 		return string(p), nil
 	}
-	br := bufio.NewReaderSize(c.stdin, auth.MaxPasswordLen+2)
+	return readPasswordLine(c.stdin)
+}
+
+// readPasswordLine reads a password piped in as one line (LF or CRLF).
+func readPasswordLine(r io.Reader) (string, error) {
+	br := bufio.NewReaderSize(r, auth.MaxPasswordLen+2)
 	line, err := br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return "", fmt.Errorf("the password is longer than %d bytes", auth.MaxPasswordLen)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -125,15 +123,11 @@ func readPassword(c *cli, prompt string) (string, error) {
 		}
 		return checkNewPassword(string(p1))
 	}
-	br := bufio.NewReaderSize(c.stdin, auth.MaxPasswordLen+2)
-	line, err := br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", fmt.Errorf("the password is longer than %d bytes", auth.MaxPasswordLen)
+	p, err := readPasswordLine(c.stdin)
+	if err != nil {
+		return "", err
 	}
-	if err != nil && (!errors.Is(err, io.EOF) || len(line) == 0) {
-		return "", fmt.Errorf("read the password from stdin: %w (pipe it in, one line)", err)
-	}
-	return checkNewPassword(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
+	return checkNewPassword(p)
 }
 
 func checkNewPassword(p string) (string, error) {

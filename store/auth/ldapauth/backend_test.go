@@ -407,3 +407,48 @@ func TestCache(t *testing.T) {
 		t.Errorf("20 concurrent lookups cost %d searches, one costs %d", s4-s3, n)
 	}
 }
+
+// TestConnectionReuse checks that logins reuse pooled connections and
+// that max_connections bounds them under load.
+func TestConnectionReuse(t *testing.T) {
+	needSlapd(t)
+	cfg := contosoConfig(t)
+	cfg.MaxConnections = 3
+	b := openBackend(t, cfg)
+	ctx := context.Background()
+	off := len(srv.Log())
+	users := []string{"jdoe", "eve", "asmith", "labtech"}
+	for i := range 12 {
+		u := users[i%len(users)]
+		if _, err := b.Authenticate(ctx, `CONTOSO\`+u, slapdtest.Password(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(srv.Log()[off:], " ACCEPT from "); n != 2 {
+		t.Errorf("12 logins one after the other opened %d connections, want 2 (one to search, one to bind)", n)
+	}
+	off = len(srv.Log())
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 5 {
+				u := users[(g+i)%len(users)]
+				b.FlushCache()
+				_, err := b.Authenticate(ctx, u+"@contoso.test", slapdtest.Password(u))
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two pools of at most 3, of which one of each was open already.
+	if n := strings.Count(srv.Log()[off:], " ACCEPT from "); n > 4 {
+		t.Errorf("40 concurrent logins opened %d more connections, want at most 4 (max_connections 3 per pool)", n)
+	}
+}
