@@ -41,6 +41,12 @@ func (e *IntegrityError) Error() string {
 
 // checkIntegrity verifies the integrity table tbl against r.
 func checkIntegrity(r io.ReaderAt, tbl []byte, start, end int64) error {
+	return checkIntegrityProgress(r, tbl, start, end, nil)
+}
+
+// checkIntegrityProgress is checkIntegrity telling progress (if not nil)
+// the bytes checked so far and the total.
+func checkIntegrityProgress(r io.ReaderAt, tbl []byte, start, end int64, progress func(done, total uint64)) error {
 	if len(tbl) < 12 {
 		return formatErr("integrity table of %d bytes is too short", len(tbl))
 	}
@@ -62,6 +68,9 @@ func checkIntegrity(r io.ReaderAt, tbl []byte, start, end int64) error {
 		}
 		if h := sha1.Sum(buf[:sz]); [20]byte(tbl[12+20*i:32+20*i]) != h {
 			return &IntegrityError{Chunk: int(i), Start: off, End: off + sz}
+		}
+		if progress != nil {
+			progress(uint64(off+sz-start), uint64(end-start))
 		}
 	}
 	return nil

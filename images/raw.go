@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -58,8 +59,9 @@ func (r *Reader) MetadataBlob(index int) (BlobInfo, error) {
 }
 
 // CheckIntegrity checks the integrity table against the data it covers. A
-// WIM without one passes; ok reports whether there was one.
-func (r *Reader) CheckIntegrity() (ok bool, err error) {
+// WIM without one passes; ok reports whether there was one. progress, if
+// not nil, is told the bytes checked so far and their total.
+func (r *Reader) CheckIntegrity(progress func(done, total uint64)) (ok bool, err error) {
 	if !r.HasIntegrity() {
 		return false, nil
 	}
@@ -71,7 +73,7 @@ func (r *Reader) CheckIntegrity() (ok bool, err error) {
 		return true, fmt.Errorf("read integrity table: %w", err)
 	}
 	end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
-	return true, checkIntegrity(r.f, tbl, headerSize, end)
+	return true, checkIntegrityProgress(r.f, tbl, headerSize, end, progress)
 }
 
 // Size returns the size of the WIM the reader was given.
@@ -133,3 +135,26 @@ func ReadHeaderBytes(r io.ReaderAt) ([]byte, error) {
 	}
 	return hb, nil
 }
+
+// CheckMetadata checks that the metadata resource of image index
+// decompresses to data with the SHA-1 the blob table records.
+func (r *Reader) CheckMetadata(index int) error {
+	if index < 1 || index > len(r.metas) {
+		return fmt.Errorf("image %d does not exist (the WIM has %d)", index, len(r.metas))
+	}
+	c, err := newCopier(r.comp)
+	if err != nil {
+		return err
+	}
+	err = c.copy(context.Background(), r.f, r.metas[index-1], discardAt{}, 0, func(uint64) {})
+	var be *BlobError
+	if errors.As(err, &be) {
+		be.Metadata = true
+	}
+	return err
+}
+
+// discardAt is an io.WriterAt that keeps nothing.
+type discardAt struct{}
+
+func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }

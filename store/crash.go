@@ -19,16 +19,16 @@ const CrashEnv = "IMAGESTORE_CRASH_AT"
 // stages of a write at which CrashEnv can kill the process.
 var CrashStages = []string{
 	"add:locked",            // group lock held, nothing written
-	"add:blob",              // after each blob copied into res.rwm (not yet named by its header)
-	"add:blobs",             // every new blob copied, res.rwm header not yet rewritten
-	"add:metadata",          // the image's metadata WIM written under a temporary name
-	"add:settings",          // the group settings (image read filter) updated
+	"add:blob",              // after each stream copied into res.rwm (not yet named by its header)
+	"add:blobs",             // every new stream copied, res.rwm's header not yet rewritten
+	"add:metadata",          // the image's metadata WIM complete under a temporary name
 	"rwm:tables",            // res.rwm's new blob table and XML written and synced, header not yet
 	"rwm:header",            // res.rwm's new header written and synced
+	"add:settings",          // the group settings (the image's read filter) updated
 	"storage:before-rename", // a new file complete and synced, not yet renamed into place
 	"add:published",         // the image's metadata WIM renamed into place
 	"optimize:written",      // optimize: the new res.rwm complete under a temporary name
-	"delete:settings",       // delete: the image's settings entry removed, file not yet
+	"delete:removed",        // delete: the image file removed, its read filter not yet
 }
 
 var crashAt, crashCount = func() (string, *atomic.Int64) {

@@ -258,6 +258,29 @@ func (l *LocalStorage) Remove(group, name string) error {
 	return syncDir(l.dir(group))
 }
 
+// Cleanup implements Storage: it removes the group folder's hidden
+// ".NAME.partial-*" files.
+func (l *LocalStorage) Cleanup(group string) ([]string, error) {
+	ents, err := os.ReadDir(l.dir(group))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") || !strings.Contains(n, ".partial-") || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(l.dir(group), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, n)
+	}
+	return removed, errors.Join(errs...)
+}
+
 // Free implements Storage.
 func (l *LocalStorage) Free(group string) (uint64, error) {
 	var st syscall.Statfs_t

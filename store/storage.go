@@ -43,6 +43,10 @@ type Storage interface {
 	// serializes group creation. It calls waiting (if not nil) once when
 	// another holder makes it wait.
 	Lock(ctx context.Context, group string, waiting func()) (unlock func(), err error)
+	// Cleanup removes what interrupted writes left in the group (files
+	// Create made that were never committed or aborted) and returns their
+	// names. The caller holds the group's lock.
+	Cleanup(group string) ([]string, error)
 	// Free returns the bytes a group's files may still grow by.
 	Free(group string) (uint64, error)
 	// Where names a file (or, with name "", a group) in messages: a path

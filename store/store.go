@@ -186,6 +186,28 @@ func (s *Store) createGroupLocked(name string, set *Settings) error {
 	return nil
 }
 
+// ensureGroup returns the group named name, creating it with the default
+// settings when there is none (WDSUTIL /Add-Image does the same).
+func (s *Store) ensureGroup(ctx context.Context, name string) (string, bool, error) {
+	g, err := s.resolveGroup(name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return g, false, err
+	}
+	unlock, err := s.lock(ctx, "")
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
+	if g, err := s.resolveGroup(name); err == nil {
+		return g, false, nil
+	}
+	set := DefaultSettings()
+	if err := s.createGroupLocked(name, &set); err != nil {
+		return "", false, err
+	}
+	return name, true, nil
+}
+
 // GroupInfo describes an image group.
 type GroupInfo struct {
 	Name string
