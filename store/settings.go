@@ -103,7 +103,7 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("%w: version %d (this imagestore reads version %d)", ErrSettings, s.Version, settingsVersion)
 	}
 	if s.Compression != "" {
-		if _, err := ParseCompression(s.Compression); err != nil {
+		if _, err := images.ParseCompression(s.Compression); err != nil {
 			return fmt.Errorf("%w: %v", ErrSettings, err)
 		}
 	}
@@ -239,19 +239,4 @@ func (s *Settings) imageFilter(fileName string) []string {
 		}
 	}
 	return nil
-}
-
-// ParseCompression reads a compression type name as the CLI, the settings
-// file and WDSCapture.inf spell it: none, xpress (fast) or lzx (maximum),
-// in any case.
-func ParseCompression(s string) (images.Compression, error) {
-	switch strings.ToLower(s) {
-	case "none":
-		return images.CompressNone, nil
-	case "xpress", "fast":
-		return images.CompressXPRESS, nil
-	case "lzx", "maximum":
-		return images.CompressLZX, nil
-	}
-	return 0, fmt.Errorf("unknown compression type %q (want none, XPRESS or LZX)", s)
 }

@@ -292,7 +292,7 @@ func (s *Store) groupCompression(g string, set *Settings, hasImages bool) (*imag
 		f.Close()
 	}
 	if set.Compression != "" {
-		c, err := ParseCompression(set.Compression)
+		c, err := images.ParseCompression(set.Compression)
 		if err != nil {
 			return nil, 0, err
 		}

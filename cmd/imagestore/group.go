@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/store"
 )
 
@@ -66,7 +67,7 @@ func runGroupAdd(c *cli, args []string) error {
 	var opts store.GroupOptions
 	opts.Read, opts.Write = read.value(), write.value()
 	if *compress != "" {
-		comp, err := store.ParseCompression(*compress)
+		comp, err := images.ParseCompression(*compress)
 		if err != nil {
 			return usagef("--compress: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/store"
+	"github.com/wdscapture/wdscapture/store/auth"
 )
 
 func init() {
@@ -179,18 +180,28 @@ func runDelete(c *cli, args []string) error {
 	return nil
 }
 
-// tokenFor returns the token enumeration checks for user. Until the users
-// file can be read here, the token holds the user name alone (no groups).
-func tokenFor(user string) (*store.Token, error) {
-	if err := store.CheckPrincipal(user); err != nil {
-		return nil, usagef("--as: %v", err)
+// tokenFor returns the token user would get on login: from the users file
+// (its groups, nested ones included, and Authenticated Users), the same
+// lookup the server makes.
+func tokenFor(c *cli, root, user string) (*store.Token, error) {
+	b, err := auth.NewFileBackend(auth.UsersPath(root), nil)
+	if err != nil {
+		return nil, err
 	}
-	return &store.Token{User: user}, nil
+	chain := &auth.Chain{Backends: []auth.Authenticator{b}, Groups: b}
+	tok, err := chain.Lookup(c.ctx, user)
+	if errors.Is(err, auth.ErrUnknownUser) {
+		return nil, fmt.Errorf("--as %s: no such user in %s (a user who cannot log in sees nothing)", user, b.Path())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--as %s: %w", user, err)
+	}
+	return &tok, nil
 }
 
 func runList(c *cli, args []string) error {
 	f := newFlags(c, "list", "[--as USER] [--group G] [--json]",
-		"List the images of every group (or of --group G) with their WIM metadata.\nWith --as, list exactly what USER would see: the groups USER may read and, in\nthem, the images whose read filter lets USER see them.", true)
+		"List the images of every group (or of --group G) with their WIM metadata.\nWith --as, list exactly what USER would see: the groups USER may read and, in\nthem, the images whose read filter lets USER see them. USER's groups come from\nthe users file (see imagestore user), as they do when USER logs in.", true)
 	as := f.String("as", "", `show what this user (DOMAIN\name) would see`)
 	group := f.String("group", "", "only this group")
 	asJSON := f.Bool("json", false, "print JSON")
@@ -201,15 +212,16 @@ func runList(c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("list takes no arguments")
 	}
-	var tok *store.Token
-	if *as != "" {
-		if tok, err = tokenFor(*as); err != nil {
-			return err
-		}
-	}
 	s, err := f.openStore(c)
 	if err != nil {
 		return err
+	}
+	var tok *store.Token
+	if *as != "" {
+		root, _ := f.rootDir()
+		if tok, err = tokenFor(c, root, *as); err != nil {
+			return err
+		}
 	}
 	var list []store.ImageEntry
 	if *group != "" {

@@ -143,11 +143,16 @@ func TestAddListExportVerifyCommands(t *testing.T) {
 		all[1].Description != "pilot build" || all[0].ReadFilter[0] != `LAB\Pilot` || len(all[1].ReadFilter) != 0 {
 		t.Errorf("list --json: %+v", all)
 	}
+	addUser(t, root, "tom")
+	addUser(t, root, "pia", "Pilot")
 	if l := listJSON(t, "--root", root, "--as", `LAB\tom`); len(l) != 1 || l[0].FileName != "Win11 Pro.wim" {
 		t.Errorf("list --as LAB\\tom: %+v", l)
 	}
-	if l := listJSON(t, "--root", root, "--as", `LAB\Pilot`); len(l) != 2 {
-		t.Errorf("list --as LAB\\Pilot: %+v", l)
+	if l := listJSON(t, "--root", root, "--as", `pia`); len(l) != 2 {
+		t.Errorf("list --as pia (in LAB\\Pilot): %+v", l)
+	}
+	if r := runStore(t, nil, "list", "--root", root, "--as", `LAB\nobody`); r.code != exitFailure || !strings.Contains(r.stderr, "no such user") {
+		t.Errorf("list --as an unknown user: exit %d: %s", r.code, r.stderr)
 	}
 	r = mustRun(t, "list", "--root", root)
 	if !strings.Contains(r.stdout, "Win11 Pro.wim") || !strings.Contains(r.stdout, "arm64") {
@@ -241,6 +246,21 @@ func TestConcurrentAddProcesses(t *testing.T) {
 	mustRun(t, "verify", "G", "--root", root, "--quiet")
 	for i, w := range wims {
 		applies(t, root, "G", fmt.Sprintf("img%d.wim", i), w)
+	}
+}
+
+// addUser adds LAB\name to the store's users file, in groups LAB\g.
+func addUser(t *testing.T, root, name string, groups ...string) {
+	t.Helper()
+	if r := runWithStdin(t, "", "user", "domain", "LAB", "--root", root); r.code != 0 {
+		t.Fatalf("user domain: %s", r.stderr)
+	}
+	args := []string{"user", "add", name, "--root", root}
+	for _, g := range groups {
+		args = append(args, "--group", g)
+	}
+	if r := runWithStdin(t, "pass word\n", args...); r.code != 0 {
+		t.Fatalf("user add %s: %s", name, r.stderr)
 	}
 }
 
@@ -355,6 +375,7 @@ func TestCrashAtEveryStage(t *testing.T) {
 				// The deleted image's filter must not apply to a new image
 				// of the same file name.
 				mustRun(t, "add", two, "--group", "G", "--root", root, "--quiet")
+				addUser(t, root, "tom")
 				if l := listJSON(t, "--root", root, "--as", `LAB\tom`); len(l) != 2 {
 					t.Errorf("after re-adding two without a filter, LAB\\tom sees %d images", len(l))
 				}
