@@ -9,7 +9,6 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/store"
-	"github.com/wdscapture/wdscapture/store/auth"
 )
 
 func init() {
@@ -180,29 +179,11 @@ func runDelete(c *cli, args []string) error {
 	return nil
 }
 
-// tokenFor returns the token user would get on login: from the users file
-// (its groups, nested ones included, and Authenticated Users), the same
-// lookup the server makes.
-func tokenFor(c *cli, root, user string) (*store.Token, error) {
-	b, err := auth.NewFileBackend(auth.UsersPath(root), nil)
-	if err != nil {
-		return nil, err
-	}
-	chain := &auth.Chain{Backends: []auth.Authenticator{b}, Groups: b}
-	tok, err := chain.Lookup(c.ctx, user)
-	if errors.Is(err, auth.ErrUnknownUser) {
-		return nil, fmt.Errorf("--as %s: no such user in %s (a user who cannot log in sees nothing)", user, b.Path())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--as %s: %w", user, err)
-	}
-	return &tok, nil
-}
-
 func runList(c *cli, args []string) error {
 	f := newFlags(c, "list", "[--as USER] [--group G] [--json]",
-		"List the images of every group (or of --group G) with their WIM metadata.\nWith --as, list exactly what USER would see: the groups USER may read and, in\nthem, the images whose read filter lets USER see them. USER's groups come from\nthe users file (see imagestore user), as they do when USER logs in.", true)
+		"List the images of every group (or of --group G) with their WIM metadata.\nWith --as, list exactly what USER would see: the groups USER may read and, in\nthem, the images whose read filter lets USER see them. USER's groups come from\nthe users file (see imagestore user) and the directory, as on login (see\nimagestore token).", true)
 	as := f.String("as", "", `show what this user (DOMAIN\name) would see`)
+	config := authFlags(f)
 	group := f.String("group", "", "only this group")
 	asJSON := f.Bool("json", false, "print JSON")
 	pos, err := f.parse(args)
@@ -218,10 +199,18 @@ func runList(c *cli, args []string) error {
 	}
 	var tok *store.Token
 	if *as != "" {
-		root, _ := f.rootDir()
-		if tok, err = tokenFor(c, root, *as); err != nil {
+		// The token the server would give the user on login: the users
+		// file's groups and the directory's, when one is configured.
+		a, err := openAuth(c, f, *config)
+		if err != nil {
 			return err
 		}
+		t, err := lookupToken(c, a, *as)
+		a.Close()
+		if err != nil {
+			return fmt.Errorf("--as %s: %w (a user who cannot log in sees nothing)", *as, err)
+		}
+		tok = &t
 	}
 	var list []store.ImageEntry
 	if *group != "" {

@@ -151,7 +151,7 @@ func TestAddListExportVerifyCommands(t *testing.T) {
 	if l := listJSON(t, "--root", root, "--as", `pia`); len(l) != 2 {
 		t.Errorf("list --as pia (in LAB\\Pilot): %+v", l)
 	}
-	if r := runStore(t, nil, "list", "--root", root, "--as", `LAB\nobody`); r.code != exitFailure || !strings.Contains(r.stderr, "no such user") {
+	if r := runStore(t, nil, "list", "--root", root, "--as", `LAB\nobody`); r.code != exitNotFound || !strings.Contains(r.stderr, "unknown user") {
 		t.Errorf("list --as an unknown user: exit %d: %s", r.code, r.stderr)
 	}
 	r = mustRun(t, "list", "--root", root)
