@@ -523,13 +523,7 @@ func (b *Backend) groupOf(e *ldap.Entry) (group, bool) {
 // inChain asks an Active Directory server for every group that has one
 // of starts as a member at any depth, in one search.
 func (b *Backend) inChain(c *ldap.Conn, a *account, starts []string, found map[string]group) error {
-	var f strings.Builder
-	f.WriteString("(&" + b.cfg.GroupFilter + "(|")
-	for _, dn := range starts {
-		fmt.Fprintf(&f, "(%s:%s:=%s)", b.cfg.MemberAttribute, matchingRuleInChain, ldap.EscapeFilter(dn))
-	}
-	f.WriteString("))")
-	entries, err := b.searchGroups(c, f.String())
+	entries, err := b.searchGroups(c, inChainFilter(b.cfg.GroupFilter, b.cfg.MemberAttribute, starts))
 	if err != nil {
 		return err
 	}
@@ -543,6 +537,18 @@ func (b *Backend) inChain(c *ldap.Conn, a *account, starts []string, found map[s
 		}
 	}
 	return nil
+}
+
+// inChainFilter selects the groups (groupFilter) that have one of dns as
+// a member (memberAttr) at any depth, with LDAP_MATCHING_RULE_IN_CHAIN.
+func inChainFilter(groupFilter, memberAttr string, dns []string) string {
+	var f strings.Builder
+	f.WriteString("(&" + groupFilter + "(|")
+	for _, dn := range dns {
+		fmt.Fprintf(&f, "(%s:%s:=%s)", memberAttr, matchingRuleInChain, ldap.EscapeFilter(dn))
+	}
+	f.WriteString("))")
+	return f.String()
 }
 
 // walk finds nested groups level by level: the groups that list one of

@@ -452,3 +452,53 @@ func TestConnectionReuse(t *testing.T) {
 		t.Errorf("40 concurrent logins opened %d more connections, want at most 4 (max_connections 3 per pool)", n)
 	}
 }
+
+// TestInChainQuery runs the Active Directory nesting query against slapd,
+// which does not know LDAP_MATCHING_RULE_IN_CHAIN (it matches nothing and
+// logs each such assertion as "?=undefined"): one search with one
+// in-chain assertion for the user and one for the primary group reaches
+// the server, and the backend warns that this server will find no nested
+// groups that way. The assertions' content is checked by
+// TestInChainFilter.
+func TestInChainQuery(t *testing.T) {
+	needSlapd(t)
+	cfg := contosoConfig(t)
+	cfg.Nesting = NestingInChain
+	b := openBackend(t, cfg)
+	logOff, srvOff := len(logs.String()), len(srv.Log())
+	tok, err := b.Lookup(context.Background(), `CONTOSO\jdoe`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// slapd matched nothing; the primary group comes from its own search.
+	checkToken(t, "in-chain on slapd", tok, store.Token{User: `CONTOSO\jdoe`, Groups: []string{`CONTOSO\Domain Users`}})
+	if want := `filter="(&(objectClass=group)(|(?=undefined)(?=undefined)))"`; !strings.Contains(srv.Log()[srvOff:], want) {
+		t.Errorf("slapd did not receive %s:\n%s", want, srv.Log()[srvOff:])
+	}
+	if !strings.Contains(logs.String()[logOff:], "does not announce Active Directory") {
+		t.Errorf("no warning that in-chain needs Active Directory:\n%s", logs.String()[logOff:])
+	}
+}
+
+func TestInChainFilter(t *testing.T) {
+	dns := []string{`CN=Smith\, John (EU),OU=Users,DC=contoso,DC=com`, `CN=Domain Users,CN=Users,DC=contoso,DC=com`}
+	f := inChainFilter("(objectClass=group)", "member", dns)
+	p, err := ldap.CompileFilter(f)
+	if err != nil {
+		t.Fatalf("%s: %v", f, err)
+	}
+	or := p.Children[1]
+	if p.Tag != ldap.FilterAnd || or.Tag != ldap.FilterOr || len(or.Children) != len(dns) {
+		t.Fatalf("%s is not (&groups(|in-chain...))", f)
+	}
+	for i, m := range or.Children {
+		// MatchingRuleAssertion: [1] matchingRule, [2] type, [3] matchValue.
+		if m.Tag != ldap.FilterExtensibleMatch || len(m.Children) != 3 {
+			t.Fatalf("assertion %d of %s is not an extensible match", i, f)
+		}
+		rule, typ, val := m.Children[0].Data.String(), m.Children[1].Data.String(), m.Children[2].Data.String()
+		if rule != "1.2.840.113556.1.4.1941" || typ != "member" || val != dns[i] {
+			t.Errorf("assertion %d: rule %s type %s value %q", i, rule, typ, val)
+		}
+	}
+}
