@@ -8,13 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/internal/slapdtest"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
+	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/auth"
 )
 
-// TestTokenDirectory runs `imagestore token` against a real slapd through
-// the directory section of ROOT/Server/serve.json.
+// TestTokenDirectory runs `imagestore token` and `imagestore list --as`
+// against a real slapd through the directory section of
+// ROOT/Server/serve.json.
 func TestTokenDirectory(t *testing.T) {
 	tooltest.Require(t, "slapd")
 	srv, err := slapdtest.Start(t.TempDir())
@@ -34,7 +37,7 @@ func TestTokenDirectory(t *testing.T) {
 	}
 	cfg := map[string]any{"directory": map[string]any{
 		"urls": []string{srv.LDAPSURL}, "ca_file": srv.CAFile, "base_dn": slapdtest.ContosoBase, "domain": "CONTOSO",
-		"bind_dn": slapdtest.ServiceDN, "bind_password_file": pwFile,
+		"bind_dn": slapdtest.ServiceDN, "bind_password_file": pwFile, "upn_suffixes": []string{"corp.contoso.test"},
 	}}
 	data, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(serverDir, "serve.json"), data, 0o600); err != nil {
@@ -79,10 +82,45 @@ func TestTokenDirectory(t *testing.T) {
 	}
 	run("", exitNotFound, "token", `CONTOSO\nobody`)
 
+	// list --as: what a directory user would see. Each group holds one
+	// image and is readable by one principal (writers may read too: not
+	// BUILTIN\Administrators, the default, which jdoe is in).
+	wim := capture(t, t.TempDir(), "ref", 0, images.CompressXPRESS)
+	for group, reader := range map[string]string{"Admins": `CONTOSO\Deployment Admins`, "Secret": `CONTOSO\Secret Project`,
+		"Crew": `STORE\Imaging Crew`, "Lab": `CONTOSO\Lab Readers`} {
+		run("", 0, "group", "add", group, "--read", reader, "--write", `STORE\Store Admins`)
+		run("", 0, "add", wim, "--group", group, "--quiet")
+	}
+	for user, want := range map[string][]string{
+		`CONTOSO\jdoe`:                 {"Admins", "Crew"}, // nested: Imaging Techs ⊂ Deployment Admins
+		`alice.smith@corp.contoso.test`: {"Secret"},
+		`labtech`:                       {"Lab"}, // through the primary group
+		`CONTOSO\eve`:                  {},
+	} {
+		var l []store.ImageEntry
+		r := run("", 0, "list", "--json", "--as", user)
+		if err := json.Unmarshal([]byte(r.stdout), &l); err != nil {
+			t.Fatalf("list --as %s: %v\n%s", user, err, r.stdout)
+		}
+		var got []string
+		for _, e := range l {
+			got = append(got, e.Group)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("list --as %s sees the images of %q, want %q", user, got, want)
+		}
+	}
+
 	srv.Stop()
 	r = run("", 1, "token", `CONTOSO\jdoe`)
 	if !strings.Contains(r.stderr, "directory CONTOSO is unavailable") {
 		t.Errorf("directory down: %s", r.stderr)
+	}
+	// Not "no images": the admin is told the directory cannot answer.
+	r = run("", 1, "list", "--as", `CONTOSO\jdoe`)
+	if !strings.Contains(r.stderr, "directory CONTOSO is unavailable") || strings.Contains(r.stdout, "no images") {
+		t.Errorf("list --as with the directory down: %s%s", r.stdout, r.stderr)
 	}
 	for _, out := range outputs {
 		for _, pw := range []string{slapdtest.ServicePassword, slapdtest.Password("eve"), "wrong password here"} {
