@@ -13,6 +13,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 	"github.com/wdscapture/wdscapture/scan"
 	"github.com/wdscapture/wdscapture/volume"
 	"github.com/wdscapture/wdscapture/volume/ntfs"
@@ -142,11 +143,8 @@ func OpenSource(spec SourceSpec, allowDirty bool, log *slog.Logger) (volume.Sour
 	return &ntfsSource{Volume: v, log: log, file: f}, nil
 }
 
-// Capture runs one capture. emit receives progress events (it may be nil).
-func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit func(Event)) (*Result, error) {
-	if emit == nil {
-		emit = func(Event) {}
-	}
+// Capture runs one capture, reporting to obs.
+func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Observer) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -170,34 +168,42 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	}
 	img := req.Image
 	if !req.NoWindowsInfo {
-		emit(Event{Phase: PhaseScan, Message: "reading the Windows metadata (hives, kernel32.dll)"})
+		obs.note(PhaseScan, slog.LevelInfo, "reading the Windows metadata (hives, kernel32.dll)")
 		if info := windowsImageOptions(src, &img, log); info != nil {
-			emit(Event{Phase: PhaseScan, Message: fmt.Sprintf("found %s (%s) in \\%s", info.Windows.ProductName, info.Windows.EditionID, info.Windows.SystemRoot)})
+			obs.note(PhaseScan, slog.LevelInfo, "found %s (%s) in \\%s", info.Windows.ProductName, info.Windows.EditionID, info.Windows.SystemRoot)
 		}
 	}
 	if req.Exclude != nil {
 		src = volume.Filter(src, req.Exclude)
 	}
-	var phaseStart time.Time
-	var phase string
+	tr := NewTracker(obs)
+	phase := ""
 	opts := images.Options{
 		Compression: req.Compression, Level: req.Level, Threads: req.Threads,
 		Integrity: req.Integrity, Overwrite: req.Overwrite, Logger: log,
 		BeforeWrite: func(total uint64) error { return checkFreeSpace(req, total) },
 		Progress: func(p images.Progress) {
+			ph, known := imagesPhases[p.Phase]
 			if p.Phase != phase {
-				phase, phaseStart = p.Phase, time.Now()
-				emit(Event{Phase: Phase(p.Phase), Message: phaseMessage(p)})
-			}
-			e := Event{Phase: Phase(p.Phase), BytesDone: p.BytesDone, BytesTotal: p.BytesTotal,
-				FilesDone: p.FilesDone, FilesTotal: p.FilesTotal, Path: p.Path}
-			if el := time.Since(phaseStart).Seconds(); el > 0.5 && p.BytesDone > 0 {
-				e.Rate = float64(p.BytesDone) / el
-				if p.BytesTotal > p.BytesDone {
-					e.ETA = time.Duration(float64(p.BytesTotal-p.BytesDone) / e.Rate * float64(time.Second))
+				phase = p.Phase
+				if !known {
+					tr.End()
+					return
 				}
+				if msg := phaseMessage(p); msg != "" {
+					obs.note(ph, slog.LevelInfo, "%s", msg)
+				}
+				tr.Begin(ph, p.BytesTotal)
 			}
-			emit(e)
+			if !known {
+				return
+			}
+			switch ph.Unit {
+			case Items:
+				tr.Update(p.FilesTotal, 0, 0, 0, "")
+			case Bytes:
+				tr.Update(p.BytesDone, p.BytesTotal, p.FilesDone, p.FilesTotal, p.Path)
+			}
 		},
 	}
 	var w *images.Writer
@@ -217,17 +223,15 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 	if err := w.Commit(); err != nil {
 		return nil, fail(KindCapture, err)
 	}
+	tr.End()
 	res := &Result{Dest: req.Dest, Image: *info}
 	if req.Verify {
-		emit(Event{Phase: PhaseVerify, Message: "verifying " + req.Dest})
-		vstart := time.Now()
+		obs.note(PhaseVerify, slog.LevelInfo, "verifying %s", req.Dest)
+		tr.Begin(PhaseVerify, 0)
 		err := images.Verify(req.Dest, images.VerifyOptions{Threads: req.Threads, Progress: func(done, total uint64) {
-			e := Event{Phase: PhaseVerify, BytesDone: done, BytesTotal: total}
-			if el := time.Since(vstart).Seconds(); el > 0.5 {
-				e.Rate = float64(done) / el
-			}
-			emit(e)
+			tr.Update(done, total, 0, 0, "")
 		}})
+		tr.End()
 		if err != nil {
 			return nil, fail(KindVerify, err)
 		}
@@ -237,27 +241,20 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, emit fun
 		res.Size = st.Size()
 	}
 	res.Duration = time.Since(start)
-	emit(Event{Phase: PhaseDone, Message: fmt.Sprintf("%s: image %d %q, %d files, %d directories, %s in %s",
-		req.Dest, info.Index, info.Name, info.FileCount, info.DirCount, HumanBytes(uint64(res.Size)), res.Duration.Round(time.Millisecond))})
+	obs.note(PhaseDone, slog.LevelInfo, "%s: image %d %q, %d files, %d directories, %s in %s",
+		req.Dest, info.Index, info.Name, info.FileCount, info.DirCount, humanize.Bytes(uint64(res.Size)), res.Duration.Round(time.Millisecond))
 	return res, nil
 }
 
+// phaseMessage is the log line at the start of an images phase.
 func phaseMessage(p images.Progress) string {
 	switch p.Phase {
-	case "scan":
-		return "scanning the source tree"
-	case "hash":
-		return "hashing files that may be duplicates"
 	case "write":
-		return fmt.Sprintf("writing %s in %d files", HumanBytes(p.BytesTotal), p.FilesTotal)
-	case "metadata":
-		return "writing the image metadata"
-	case "integrity":
-		return "writing the integrity table"
-	case "done":
-		return "WIM file complete"
+		return fmt.Sprintf("writing %s in %d files", humanize.Bytes(p.BytesTotal), p.FilesTotal)
+	case "scan", "hash", "metadata", "integrity":
+		return imagesPhases[p.Phase].Title
 	}
-	return p.Phase
+	return ""
 }
 
 // checkFreeSpace refuses to start writing when the destination volume
@@ -273,7 +270,7 @@ func checkFreeSpace(req CaptureRequest, total uint64) error {
 	ratio := map[images.Compression]float64{images.CompressNone: 1.0, images.CompressXPRESS: 0.45, images.CompressLZX: 0.4}[req.Compression]
 	need := uint64(float64(total)*ratio) + req.MinFree
 	if free < need {
-		return problem(KindSettings, inf.KeyDestinationFile, req.Dest, nil, "not enough free space: about %s needed (%s of data, %v), %s free; choose another disk", HumanBytes(need), HumanBytes(total), req.Compression, HumanBytes(free))
+		return problem(KindSettings, inf.KeyDestinationFile, req.Dest, nil, "not enough free space: about %s needed (%s of data, %v), %s free; choose another disk", humanize.Bytes(need), humanize.Bytes(total), req.Compression, humanize.Bytes(free))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 )
 
 // minFree is the free space a destination needs before the data size is
@@ -136,7 +137,7 @@ func CheckDestination(s *inf.Settings, o RunOptions, src *Source) (*Destination,
 		return d, ps
 	}
 	if d.FreeKnown && d.Free < minFree {
-		bad(key, "only %s free on its file system; at least %s are needed, and room for the image", HumanBytes(d.Free), HumanBytes(minFree))
+		bad(key, "only %s free on its file system; at least %s are needed, and room for the image", humanize.Bytes(d.Free), humanize.Bytes(minFree))
 	}
 	if src != nil {
 		if p := sourceOverlap(s, local, src); p != nil {

@@ -54,11 +54,8 @@ type Plan struct {
 // a terminal gives ErrNeedsWizard, wrapped: with settings missing, so that
 // the wizard asks for them, and with every setting, so that the wizard
 // shows them for confirmation.
-func Run(ctx context.Context, o RunOptions, emit func(Event)) (*Result, error) {
-	if emit == nil {
-		emit = func(Event) {}
-	}
-	settings, err := LoadSettings(o, emit)
+func Run(ctx context.Context, o RunOptions, obs Observer) (*Result, error) {
+	settings, err := LoadSettings(o, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +70,11 @@ func Run(ctx context.Context, o RunOptions, emit func(Event)) (*Result, error) {
 		// confirmation.
 		return nil, fail(KindSettings, fmt.Errorf("%w: Unattended=No asks the technician to confirm", ErrNeedsWizard))
 	}
-	plan, err := Prepare(ctx, settings, o, emit)
+	plan, err := Prepare(ctx, settings, o, obs)
 	if err != nil {
 		return nil, err
 	}
-	return Execute(ctx, plan, o, emit)
+	return Execute(ctx, plan, o, obs)
 }
 
 // ErrNeedsWizard says the settings are incomplete and a person must fill
@@ -86,7 +83,7 @@ var ErrNeedsWizard = errors.New("the settings are incomplete")
 
 // LoadSettings finds and parses the INF (or returns defaults when there is
 // none and no path was given).
-func LoadSettings(o RunOptions, emit func(Event)) (*inf.Settings, error) {
+func LoadSettings(o RunOptions, obs Observer) (*inf.Settings, error) {
 	path := o.INFPath
 	if path == "" {
 		root := o.Root
@@ -96,7 +93,7 @@ func LoadSettings(o RunOptions, emit func(Event)) (*inf.Settings, error) {
 		p, err := inf.Find(root)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				emit(Event{Phase: PhaseSettings, Message: "no WDSCapture.inf under " + filepath.Join(root, "Windows/System32") + "; using defaults"})
+				obs.note(PhaseSettings, slog.LevelInfo, "no WDSCapture.inf under %s; using defaults", filepath.Join(root, "Windows/System32"))
 				return inf.Default(), nil
 			}
 			return nil, fail(KindSettings, err)
@@ -105,12 +102,12 @@ func LoadSettings(o RunOptions, emit func(Event)) (*inf.Settings, error) {
 	}
 	s, warns, err := inf.Load(path)
 	for _, w := range warns {
-		emit(Event{Phase: PhaseSettings, Warning: true, Message: w.String()})
+		obs.note(PhaseSettings, slog.LevelWarn, "%s", w)
 	}
 	if err != nil {
 		return nil, fail(KindSettings, err)
 	}
-	emit(Event{Phase: PhaseSettings, Message: "settings from " + path})
+	obs.note(PhaseSettings, slog.LevelInfo, "settings from %s", path)
 	return s, nil
 }
 
@@ -118,10 +115,7 @@ func LoadSettings(o RunOptions, emit func(Event)) (*inf.Settings, error) {
 // pre-flight check, so that nothing is written before every setting is
 // known to be usable. A refusal is a *CaptureError whose Err is Problems:
 // every problem found, each naming its INF key.
-func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event)) (*Plan, error) {
-	if emit == nil {
-		emit = func(Event) {}
-	}
+func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, obs Observer) (*Plan, error) {
 	c := *s
 	var ps Problems
 	if err := c.Validate(); err != nil {
@@ -137,7 +131,7 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event
 	// The source.
 	var src *Source
 	if len(ps.Key(inf.KeyVolumeToCapture)) == 0 {
-		emit(Event{Phase: PhaseDiscover, Message: "looking for the volume to capture"})
+		obs.note(PhaseDiscover, slog.LevelInfo, "looking for the volume to capture")
 		var sp Problems
 		src, sp = resolveSource(ctx, &c, o)
 		if err := ctx.Err(); err != nil {
@@ -145,7 +139,7 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event
 		}
 		ps = append(ps, sp...)
 		if src != nil {
-			emit(Event{Phase: PhaseDiscover, Message: src.Describe()})
+			obs.note(PhaseDiscover, slog.LevelInfo, "%s", src.Describe())
 		}
 	}
 
@@ -188,7 +182,7 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, emit func(Event
 			req.Compression = c.Compression
 		}
 	}
-	emit(Event{Phase: PhasePreflight, Message: "destination " + req.Dest})
+	obs.note(PhasePreflight, slog.LevelInfo, "destination %s", req.Dest)
 	return plan, nil
 }
 
@@ -344,7 +338,7 @@ func letterOr(r scan.VolumeRef) string {
 }
 
 // Execute runs a prepared plan: capture, verify, and the log file.
-func Execute(ctx context.Context, plan *Plan, o RunOptions, emit func(Event)) (*Result, error) {
+func Execute(ctx context.Context, plan *Plan, o RunOptions, obs Observer) (*Result, error) {
 	logPath := o.LogPath
 	if logPath == "" {
 		logPath = plan.Request.Dest + ".log"
@@ -359,17 +353,15 @@ func Execute(ctx context.Context, plan *Plan, o RunOptions, emit func(Event)) (*
 	defer lf.Close()
 	log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	log.Info("capture starting", "settings", plan.Settings, "source", plan.Request.Source.Path, "dest", plan.Request.Dest)
-	fileEmit := func(e Event) {
-		if e.Message != "" {
-			if e.Warning {
-				log.Warn(e.Message, "phase", e.Phase)
-			} else {
-				log.Info(e.Message, "phase", e.Phase)
-			}
+	// Notes go to the log file too.
+	fileObs := obs
+	fileObs.Note = func(n Note) {
+		log.Log(context.Background(), n.Level, n.Text, "phase", n.Phase.Name)
+		if obs.Note != nil {
+			obs.Note(n)
 		}
-		emit(e)
 	}
-	res, err := Capture(ctx, plan.Request, log, fileEmit)
+	res, err := Capture(ctx, plan.Request, log, fileObs)
 	if err != nil {
 		log.Error("capture failed", "err", err)
 		return nil, err

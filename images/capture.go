@@ -80,7 +80,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 
 	// 1. Scan the tree.
 	w.prog = Progress{Phase: "scan"}
-	w.report(true)
+	w.report()
 	rootEntry, err := src.Root()
 	if err != nil {
 		return nil, fmt.Errorf("read source root: %w", err)
@@ -115,6 +115,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 			info.FileCount++
 		}
 		w.prog.FilesTotal++
+		w.report()
 		if !n.e.IsDir() || n.e.Attributes&volume.AttrReparsePoint != 0 {
 			return nil
 		}
@@ -203,20 +204,33 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		for _, s := range prehash {
 			w.prog.BytesTotal += s.size
 		}
-		w.report(true)
+		w.report()
 		if err := w.hashStreams(ctx, src, prehash); err != nil {
 			return nil, err
 		}
-		w.report(true) // the hash phase at 100%
+		w.report() // the hash phase at 100%
 		w.prog.BytesDone, w.prog.BytesTotal = 0, writeTotal
 	}
 
 	// 4. Write the streams that are not stored yet.
-	w.prog.Phase = "write"
-	w.prog.FilesDone, w.prog.FilesTotal = 0, uint64(len(streams))
-	w.report(true)
+	// Files are counted as the technician sees them: a file is done when
+	// all its streams are stored (hard links count once per name).
+	pending := map[*inode]int{}
+	var filesWithData uint64
 	for _, s := range streams {
-		w.prog.FilesDone++
+		if pending[s.ino] == 0 && !s.ino.first.e.IsDir() {
+			filesWithData += uint64(s.ino.nlink)
+		}
+		pending[s.ino]++
+	}
+	w.prog.Phase = "write"
+	w.prog.FilesTotal = info.FileCount
+	w.prog.FilesDone = info.FileCount - filesWithData
+	w.report()
+	for _, s := range streams {
+		if pending[s.ino]--; pending[s.ino] == 0 && !s.ino.first.e.IsDir() {
+			w.prog.FilesDone += uint64(s.ino.nlink)
+		}
 		if s.known {
 			if b, ok := w.byHash[s.hash]; ok {
 				b.refcnt += uint32(s.ino.nlink)
@@ -262,12 +276,12 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 	}
 
-	w.report(true) // the write phase at 100%
+	w.report() // the write phase at 100%
 
 	// 5. Metadata: security data and the dentry tree.
 	w.prog.Phase = "metadata"
 	w.prog.Path = ""
-	w.report(true)
+	w.report()
 	sec := newSecurityTable()
 	var build func(n *node) *Dentry
 	build = func(n *node) *Dentry {
@@ -391,7 +405,7 @@ func (w *Writer) hashStreams(ctx context.Context, src volume.Source, list []*cap
 				return err
 			}
 			w.prog.BytesDone += s.size
-			w.report(false)
+			w.report()
 		}
 		return nil
 	}
@@ -425,7 +439,7 @@ func (w *Writer) hashStreams(ctx context.Context, src volume.Source, list []*cap
 		}
 		ch <- s
 		w.prog.BytesDone += s.size
-		w.report(false)
+		w.report()
 	}
 	close(ch)
 	wg.Wait()

@@ -27,7 +27,9 @@ type Options struct {
 	Integrity bool
 	// Overwrite lets Create replace an existing file (atomically, at Commit).
 	Overwrite bool
-	// Progress, when set, receives progress reports from the writing goroutine.
+	// Progress, when set, receives progress reports from the writing
+	// goroutine: at each phase change, for each entry scanned and each
+	// chunk written, unthrottled.
 	Progress func(Progress)
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
@@ -42,6 +44,9 @@ type Progress struct {
 	Phase      string // "scan", "hash", "write", "metadata", "integrity", "done"
 	BytesDone  uint64
 	BytesTotal uint64
+	// FilesTotal counts the entries found while scanning; while writing,
+	// FilesDone of FilesTotal files (not directories) have all their data
+	// stored, so that the end count equals ImageInfo.FileCount.
 	FilesDone  uint64
 	FilesTotal uint64
 	Path       string
@@ -83,7 +88,6 @@ type Writer struct {
 	inflight []*chunkBatch // batches with the workers, oldest first
 	done     bool
 	prog     Progress
-	lastProg time.Time
 }
 
 func (o *Options) threads() int {
@@ -233,15 +237,12 @@ func (w *Writer) Abort() error {
 	return os.Remove(w.tmpPath)
 }
 
-func (w *Writer) report(force bool) {
+// report sends the progress, every time: the caller's progress component
+// throttles (one place paces every phase of a run).
+func (w *Writer) report() {
 	if w.opts.Progress == nil {
 		return
 	}
-	now := time.Now()
-	if !force && now.Sub(w.lastProg) < 100*time.Millisecond {
-		return
-	}
-	w.lastProg = now
 	p := w.prog
 	if p.Phase != "write" && p.Phase != "hash" {
 		p.BytesDone, p.BytesTotal = 0, 0
@@ -290,7 +291,7 @@ func (w *Writer) commit() error {
 	w.hdr.Integrity = resHdr{}
 	if w.opts.Integrity {
 		w.prog.Phase = "integrity"
-		w.report(true)
+		w.report()
 		tbl, err := computeIntegrity(w.f, headerSize, tableOff+int64(len(table)))
 		if err != nil {
 			return err
@@ -342,7 +343,7 @@ func (w *Writer) commit() error {
 		syncDir(filepath.Dir(w.path))
 	}
 	w.prog.Phase = "done"
-	w.report(true)
+	w.report()
 	return nil
 }
 
@@ -557,7 +558,7 @@ func (w *Writer) completeResource(p *pendingRes) error {
 
 func (w *Writer) addBytes(n uint64) {
 	w.prog.BytesDone += n
-	w.report(false)
+	w.report()
 }
 
 // readPiece bounds one read of an uncompressed stream.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wdscapture/wdscapture/internal/humanize"
 )
 
 // textWidth is the width WriteText fits its lines into.
@@ -144,23 +146,13 @@ func describeWindows(w *WindowsInfo) string {
 	return strings.Join(parts, " ")
 }
 
-// humanSize formats n bytes with binary units: "512 B", "16.0 MiB",
-// "59.3 GiB", "100 MiB".
+// humanSize formats n bytes as humanize.Bytes does ("512 B", "16.0 MiB",
+// "100 MiB"); a negative size (a damaged table) is printed as it is.
 func humanSize(n int64) string {
-	if n < 1024 {
+	if n < 0 {
 		return fmt.Sprintf("%d B", n)
 	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n) / 1024
-	u := 0
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	if v >= 100 {
-		return fmt.Sprintf("%.0f %s", v, units[u])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[u])
+	return humanize.Bytes(uint64(n))
 }
 
 // clip shortens s to at most n runes, marking the cut with "~".

@@ -12,9 +12,9 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	"golang.org/x/sys/unix"
 
-	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 	"github.com/wdscapture/wdscapture/scan"
 )
 
@@ -112,7 +112,7 @@ func describeVolume(ref scan.VolumeRef) string {
 	} else if v.Label != "" {
 		what += " " + v.Label
 	}
-	return fmt.Sprintf("%s %9s  %-7s  %s", letter, agent.HumanBytes(uint64(max(v.Size, 0))), where, what)
+	return fmt.Sprintf("%s %9s  %-7s  %s", letter, humanize.Bytes(uint64(max(v.Size, 0))), where, what)
 }
 
 // checkKey validates the settings with change applied and returns the
@@ -174,7 +174,7 @@ func inspectDest(path string) destInfo {
 	}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(dir, &fs); err == nil {
-		d.free = fmt.Sprintf("%s free on its file system", agent.HumanBytes(fs.Bavail*uint64(fs.Bsize)))
+		d.free = fmt.Sprintf("%s free on its file system", humanize.Bytes(fs.Bavail*uint64(fs.Bsize)))
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
 		d.exists = true

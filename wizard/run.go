@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -22,7 +23,7 @@ const maxLog = 200
 // model.
 type runner struct {
 	cancel context.CancelFunc
-	events chan agent.Event
+	events chan runEvent
 	done   chan doneMsg
 	stop   chan struct{} // closed when nobody reads events any more
 	exited chan struct{} // closed when Execute has returned
@@ -34,30 +35,26 @@ type runner struct {
 // start runs the prepared plan.
 func (m *model) start() tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{cancel: cancel, events: make(chan agent.Event, 512), done: make(chan doneMsg, 1),
+	r := &runner{cancel: cancel, events: make(chan runEvent, 512), done: make(chan doneMsg, 1),
 		stop: make(chan struct{}), exited: make(chan struct{})}
 	m.run = r
 	m.history = append(m.history, m.page)
 	m.page = pageProgress
 	plan, ro := m.plan, m.o.Run
-	emit := func(e agent.Event) {
-		if e.Message == "" {
-			// Progress: drop it when the screen is behind; the next one
-			// carries the same totals.
-			select {
-			case r.events <- e:
-			default:
-			}
-			return
-		}
+	send := func(e runEvent) {
 		select {
 		case r.events <- e:
 		case <-r.stop:
 		}
 	}
+	obs := agent.Observer{
+		Note:     func(n agent.Note) { send(runEvent{note: &n}) },
+		Progress: func(p agent.Progress) { send(runEvent{progress: &p}) },
+		Interval: 100 * time.Millisecond,
+	}
 	go func() {
 		defer close(r.exited)
-		res, err := agent.Execute(ctx, plan, ro, emit)
+		res, err := agent.Execute(ctx, plan, ro, obs)
 		r.res, r.err = res, err
 		r.done <- doneMsg{res: res, err: err}
 	}()
@@ -66,7 +63,7 @@ func (m *model) start() tea.Cmd {
 
 // wait returns the next batch of events, or the end of the run.
 func (r *runner) wait() tea.Msg {
-	var batch []agent.Event
+	var batch []runEvent
 	select {
 	case e := <-r.events:
 		batch = append(batch, e)
@@ -102,23 +99,24 @@ func (r *runner) stopAndWait() {
 	<-r.exited
 }
 
-func (m *model) handleEvents(es []agent.Event) {
+// runEvent is a note or a progress snapshot of the running capture.
+type runEvent struct {
+	note     *agent.Note
+	progress *agent.Progress
+}
+
+func (m *model) handleEvents(es []runEvent) {
 	for _, e := range es {
-		if e.Phase != "" {
-			m.phase = e.Phase
-		}
-		if e.Message != "" {
-			line := e.Message
-			if e.Warning {
-				line = "warning: " + line
-			}
-			m.log = append(m.log, fmt.Sprintf("[%s] %s", e.Phase, line))
+		if e.note != nil {
+			m.phase = e.note.Phase
+			m.log = append(m.log, e.note.String())
 			if len(m.log) > maxLog {
 				m.log = m.log[len(m.log)-maxLog:]
 			}
 			continue
 		}
-		m.last = e
+		m.phase = e.progress.Phase
+		m.last = *e.progress
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 )
 
 // styles are built from one renderer, so that NO_COLOR and the output's
@@ -369,28 +370,18 @@ func (m *model) pageError(lines *[]string, p pageID) {
 
 func (m *model) viewProgress() []string {
 	e := m.last
-	phase := string(m.phase)
+	phase := m.phase.Name
 	if m.cancelling {
 		phase += " - cancelling, waiting for the capture to stop..."
 	}
 	lines := []string{"Phase: " + phase, ""}
-	pct := 0.0
-	if e.BytesTotal > 0 {
-		pct = float64(e.BytesDone) / float64(e.BytesTotal)
-	}
 	m.bar.Width = max(10, m.width-10)
-	lines = append(lines, fmt.Sprintf("%s %5.1f%%", m.bar.ViewAs(min(pct, 1)), 100*pct))
-	stat := fmt.Sprintf("%s of %s", agent.HumanBytes(e.BytesDone), agent.HumanBytes(e.BytesTotal))
-	if e.FilesTotal > 0 {
-		stat += fmt.Sprintf("   files %d of %d", e.FilesDone, e.FilesTotal)
+	if f := e.Fraction(); f >= 0 {
+		lines = append(lines, fmt.Sprintf("%s %5.1f%%", m.bar.ViewAs(f), 100*f))
+	} else {
+		lines = append(lines, "")
 	}
-	if e.Rate > 0 {
-		stat += fmt.Sprintf("   %s/s", agent.HumanBytes(uint64(e.Rate)))
-	}
-	if e.ETA > 0 {
-		stat += "   ETA " + e.ETA.Round(time.Second).String()
-	}
-	lines = append(lines, stat)
+	lines = append(lines, e.String())
 	path := e.Path
 	if w := m.width - 2; len(path) > w && w > 4 {
 		path = "..." + path[len(path)-w+3:]
@@ -434,7 +425,7 @@ func (m *model) viewFinish() []string {
 	if res.Size > 0 && res.Image.TotalBytes > 0 {
 		ratio = fmt.Sprintf(", ratio %.2f:1", float64(res.Image.TotalBytes)/float64(res.Size))
 	}
-	lines = append(lines, fmt.Sprintf("  Size         %s for %s of data%s (%s)", agent.HumanBytes(uint64(res.Size)), agent.HumanBytes(res.Image.TotalBytes), ratio, m.wimComp))
+	lines = append(lines, fmt.Sprintf("  Size         %s for %s of data%s (%s)", humanize.Bytes(uint64(res.Size)), humanize.Bytes(res.Image.TotalBytes), ratio, m.wimComp))
 	ver := "yes, every stream was read back and checked"
 	if !res.Verified {
 		ver = "no"

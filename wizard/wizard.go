@@ -104,9 +104,9 @@ type (
 		err  error
 		gen  int
 	}
-	eventsMsg []agent.Event
+	eventsMsg []runEvent
 	doneMsg   struct {
-		events []agent.Event
+		events []runEvent
 		res    *agent.Result
 		err    error
 	}
@@ -146,7 +146,7 @@ type model struct {
 
 	run        *runner
 	bar        progress.Model
-	last       agent.Event
+	last       agent.Progress
 	phase      agent.Phase
 	log        []string
 	logBack    int // lines the log view is scrolled back from the newest
@@ -782,7 +782,7 @@ func (m *model) prepare() tea.Cmd {
 	c := *m.s
 	ctx, ro, gen := m.ctx, m.o.Run, m.prepGen
 	return func() tea.Msg {
-		plan, err := agent.Prepare(ctx, &c, ro, func(agent.Event) {})
+		plan, err := agent.Prepare(ctx, &c, ro, agent.Observer{})
 		return prepMsg{plan, err, gen}
 	}
 }

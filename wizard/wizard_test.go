@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -195,7 +196,7 @@ func TestPages(t *testing.T) {
 		{"source_cannot_select_refused", "", "Windows Server 2022 Standard 2026-11-24", []string{"enter", "down", "down", "down"}},
 		// The INF names a path: it is the source until a volume is chosen.
 		{"source_inf_path", "[Capture]\nVolumeToCapture=/srv/reference\n", "VolumeToCapture in the INF", []string{"enter"}},
-		{"source_inf_path_then_volume", "[Capture]\nVolumeToCapture=/srv/reference\n", "[*] C: 120.0 GiB", []string{"enter", "down"}},
+		{"source_inf_path_then_volume", "[Capture]\nVolumeToCapture=/srv/reference\n", "[*] C:   120 GiB", []string{"enter", "down"}},
 		// The INF names a volume that cannot be captured: said next to the list.
 		{"source_inf_refused_letter", "[Capture]\nVolumeToCapture=D:\n", "in the INF cannot be captured", []string{"enter"}},
 		{"source_name_required", "", "enter a name for the image", []string{"enter", "tab", "ctrl+u", "enter"}},
@@ -382,12 +383,16 @@ var _ = context.Background
 func TestProgressPage(t *testing.T) {
 	m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
 	m.page = pageProgress
-	var es []agent.Event
+	var es []runEvent
 	for i := 1; i <= 30; i++ {
-		es = append(es, agent.Event{Phase: agent.PhaseScan, Message: fmt.Sprintf("message %d", i), Warning: i == 30})
+		level := slog.LevelInfo
+		if i == 30 {
+			level = slog.LevelWarn
+		}
+		es = append(es, runEvent{note: &agent.Note{Phase: agent.PhaseScan, Text: fmt.Sprintf("message %d", i), Level: level}})
 	}
-	es = append(es, agent.Event{Phase: agent.PhaseWrite, BytesDone: 3 << 30, BytesTotal: 12 << 30, FilesDone: 2500, FilesTotal: 10000,
-		Path: `\Windows\System32\DriverStore\FileRepository\` + strings.Repeat("long", 30) + `\driver.sys`, Rate: 52 << 20, ETA: 177*time.Second + 300*time.Millisecond})
+	es = append(es, runEvent{progress: &agent.Progress{Phase: agent.PhaseWrite, Done: 3 << 30, Total: 12 << 30, FilesDone: 2500, FilesTotal: 10000,
+		Path: `\Windows\System32\DriverStore\FileRepository\` + strings.Repeat("long", 30) + `\driver.sys`, Rate: 52 << 20, ETA: 177*time.Second + 300*time.Millisecond}})
 	m.handleEvents(es)
 	v := m.View()
 	fits(t, v, 80, 25)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/wdscapture/wdscapture/agent"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 	"github.com/wdscapture/wdscapture/wizard"
 	"golang.org/x/term"
 )
@@ -57,7 +58,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		INFPath: *infPath, Root: *root, DiskImages: disks, NoDevices: *noDevices,
 		DriveMap: driveMap, LogPath: *logPath, Interactive: isTerminal(os.Stdin), Threads: *threads,
 	}
-	res, err := agent.Run(ctx, runOpts, render.Handle)
+	res, err := agent.Run(ctx, runOpts, render.Observer())
 	if err != nil {
 		if errors.Is(err, agent.ErrNeedsWizard) {
 			if !runOpts.Interactive {
@@ -70,14 +71,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: image %d %q captured and %s (%s, %d files)\n", res.Dest, res.Image.Index, res.Image.Name,
-		map[bool]string{true: "verified", false: "not verified"}[res.Verified], agent.HumanBytes(uint64(res.Size)), res.Image.FileCount)
+		map[bool]string{true: "verified", false: "not verified"}[res.Verified], humanize.Bytes(uint64(res.Size)), res.Image.FileCount)
 	return nil
 }
 
 // runWizard shows the terminal Image Capture Wizard: the settings are
 // loaded again (quietly) and the wizard asks for what they lack.
 func runWizard(ctx context.Context, o agent.RunOptions) (*agent.Result, error) {
-	settings, err := agent.LoadSettings(o, func(agent.Event) {})
+	settings, err := agent.LoadSettings(o, agent.Observer{})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/internal/humanize"
 )
 
 func runCapture(args []string, stdout, stderr io.Writer) error {
@@ -76,16 +77,16 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	render := &agent.ConsoleRenderer{W: stderr}
-	emit := render.Handle
+	obs := render.Observer()
 	if *quiet {
-		emit = nil
+		obs = agent.Observer{}
 	}
 	res, err := agent.Capture(ctx, agent.CaptureRequest{
 		Source: agent.SourceSpec{Path: pos[0]}, Dest: pos[1],
 		Image:       images.ImageOptions{Name: *name, Description: *desc, Boot: *boot, Flags: *flagsXML},
 		Compression: comp, Level: *level, Threads: *threads, Integrity: *check,
 		Append: *appendFlag, Overwrite: *overwrite, Verify: *verify, AllowDirty: *allowDirty,
-	}, log, emit)
+	}, log, obs)
 	if err != nil {
 		return captureExit(err)
 	}
@@ -95,7 +96,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: image %d %q captured (%d files, %d directories, %s of data, WIM %s = %.1f%%, %s)\n",
 		res.Dest, res.Image.Index, res.Image.Name, res.Image.FileCount, res.Image.DirCount,
-		agent.HumanBytes(res.Image.TotalBytes), agent.HumanBytes(uint64(res.Size)), ratio,
+		humanize.Bytes(res.Image.TotalBytes), humanize.Bytes(uint64(res.Size)), ratio,
 		map[bool]string{true: "verified", false: "not verified"}[res.Verified])
 	return nil
 }
