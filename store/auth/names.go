@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wdscapture/wdscapture/store"
 )
 
 // Limits on principal names. Windows allows 15 characters for a NetBIOS
@@ -21,7 +23,7 @@ const (
 // AuthenticatedUsers is the well-known group every authenticated token
 // carries, as Windows adds it to every logon. The store's default read ACL
 // names it.
-const AuthenticatedUsers = `NT AUTHORITY\Authenticated Users`
+const AuthenticatedUsers = store.AuthenticatedUsers
 
 // Name is a parsed principal name. Exactly one of the forms applies:
 // Domain set (DOMAIN\user), Realm set (user@realm) or neither (bare user).

@@ -60,6 +60,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) err
 	if r.ContentLength > protocol.MaxJSONBody {
 		return &errBody{http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, fmt.Sprintf("body of %d bytes; at most %d", r.ContentLength, protocol.MaxJSONBody)}
 	}
+	// A body that trickles in is cut off (the server has no global read
+	// timeout: uploads are long).
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxJSONBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -314,11 +314,23 @@ func TestUploadDedupResume(t *testing.T) {
 	}
 	half := d.Size() / 2
 	c.send(loc, d, 0, half, 4096)
-	// The connection drops: the client asks where to go on.
+	// The connection drops in the middle of a PATCH body: what arrived is
+	// kept, and the client asks where to go on.
+	conn := dial(t, ts)
+	head := fmt.Sprintf("PATCH %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Upload-Offset: %d\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
+		loc, ts.addr, c.token, half, d.Size()-half)
+	part := make([]byte, 3000)
+	d.ReadAt(part, half)
+	conn.Write(append([]byte(head), part...))
+	time.Sleep(300 * time.Millisecond)
+	conn.Close()
 	off, r := c.offset(loc)
-	if off != half {
-		t.Fatalf("offset after %d bytes: %d (%s)", half, off, r)
+	if off < half || off > half+3000 {
+		t.Fatalf("offset after %d bytes and a cut PATCH of 3000: %d (%s)", half, off, r)
 	}
+	t.Logf("after the cut PATCH the server has %d bytes (%d of the cut one)", off, off-half)
+	half = off
 	// A PATCH at a wrong offset is refused.
 	if r, _ := c.patch(loc, d, half-10, 10); r.status != http.StatusConflict {
 		t.Errorf("PATCH at a wrong offset: %s", r)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/protocol"
@@ -99,6 +100,8 @@ func (s *Server) handleDedup(w http.ResponseWriter, r *http.Request, tok store.T
 	case <-r.Context().Done():
 		return
 	}
+	// 112 MiB at most; ten minutes is 190 KiB/s.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(10 * time.Minute))
 	refs, err := protocol.ReadBlobList(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength, protocol.MaxDedupBlobs)
 	if err != nil {
 		var mbe *http.MaxBytesError

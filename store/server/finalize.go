@@ -108,6 +108,13 @@ func (s *Server) startFinalize(ctx context.Context, id string, tok store.Token, 
 			Message: "a PATCH of this upload is still running; finalize after it ends", RetryAfterSeconds: 5}}
 	}
 	defer lock.Unlock()
+	// A finalize that ended while this one waited for the lock.
+	if st, err := s.readState(id); err == nil && st != nil && st.Result != nil && st.State != protocol.StateFinalizing &&
+		strings.EqualFold(st.Owner, tok.User) {
+		job := &finalizeJob{done: make(chan struct{}), status: st.Status, resp: *st.Result}
+		close(job.done)
+		return job, nil
+	}
 	info, err := s.uploadInfo(id)
 	if err != nil || !strings.EqualFold(info.MetaData[metaOwner], tok.User) {
 		return nil, &httpError{http.StatusNotFound, &protocol.Error{Code: protocol.CodeNotFound,
