@@ -37,6 +37,9 @@ SIGINT or SIGTERM stops the server gracefully: uploads in flight resume later.`,
 	if len(pos) != 0 {
 		return usagef("serve takes no arguments")
 	}
+	if (*cert == "") != (*key == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
 	root, err := f.rootDir()
 	if err != nil {
 		return err
@@ -53,10 +56,7 @@ SIGINT or SIGTERM stops the server gracefully: uploads in flight resume later.`,
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	if *cert != "" || *key != "" {
-		if *cert == "" || *key == "" {
-			return usagef("--tls-cert and --tls-key go together")
-		}
+	if *cert != "" {
 		cfg.TLSCert, cfg.TLSKey = *cert, *key
 	}
 	if _, err := os.Stat(root); err != nil {
