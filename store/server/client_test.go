@@ -114,10 +114,16 @@ var fpLine = regexp.MustCompile(`fingerprint ([0-9A-F:]{95})\n`)
 // to come back on the same port after a restart) with env added.
 func startServer(t *testing.T, root, addr string, env ...string) *testServer {
 	t.Helper()
+	return startServerArgs(t, root, addr, nil, env...)
+}
+
+// startServerArgs is startServer with more serve flags.
+func startServerArgs(t *testing.T, root, addr string, args []string, env ...string) *testServer {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	cmd := exec.Command(buildBinary(t), "serve", "--root", root, "--listen", addr)
+	cmd := exec.Command(buildBinary(t), append([]string{"serve", "--root", root, "--listen", addr}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -555,3 +561,24 @@ func rawRequest(t *testing.T, ts *testServer, raw string) int {
 }
 
 var _ = context.Background
+
+// execCommand runs a command to its end and returns its combined output.
+func execCommand(name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	done := make(chan struct{})
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	return out.String(), err
+}
