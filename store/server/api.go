@@ -126,7 +126,11 @@ func bearer(r *http.Request) string {
 // token is in the request's context.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, tok store.Token)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := s.sessions.get(bearer(r))
+		token := bearer(r)
+		tok, stale, ok := s.sessions.get(token, s.cfg.TokenRefresh.D())
+		if ok && stale {
+			tok, ok = s.refreshToken(r.Context(), token, tok)
+		}
 		if !ok {
 			writeError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "no valid session: log in (sessions end after %s idle, at restarts and at logout)", s.cfg.SessionIdle.D())
 			return
@@ -134,6 +138,28 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, tok store
 		setLogUser(r, tok.User)
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), tok)
 	})
+}
+
+// refreshToken looks a session's user up again: new groups take effect,
+// and a user who was deleted or disabled loses the session. When the
+// directory cannot be asked, the session keeps its token (the user keeps
+// working through a directory outage).
+func (s *Server) refreshToken(ctx context.Context, token string, tok store.Token) (store.Token, bool) {
+	fresh, err := s.auth.Lookup(ctx, tok.User)
+	var ue *auth.UnavailableError
+	switch {
+	case err == nil:
+		s.sessions.update(token, fresh)
+		return fresh, true
+	case errors.As(err, &ue) || errors.Is(err, context.Canceled):
+		return tok, true
+	case errors.Is(err, auth.ErrUnknownUser) || errors.Is(err, auth.ErrDisabled):
+		s.log.Info("sessions ended: the account is gone or disabled", "user", tok.User)
+		s.sessions.endUser(tok.User)
+		return store.Token{}, false
+	}
+	s.log.Error("refresh a session's groups", "user", tok.User, "err", err)
+	return tok, true
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {

@@ -582,3 +582,5 @@ func execCommand(name string, args ...string) (string, error) {
 	close(done)
 	return out.String(), err
 }
+
+func sleep() { time.Sleep(250 * time.Millisecond) }

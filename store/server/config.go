@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wdscapture/wdscapture/store/auth"
+	"github.com/wdscapture/wdscapture/store/auth/ldapauth"
 )
 
 // Config is the server's configuration: flags of imagestore serve and,
@@ -59,6 +60,14 @@ type Config struct {
 	FinalizeWait Duration `json:"finalize_wait,omitzero"`
 	// LogFormat is "text" or "json".
 	LogFormat string `json:"log_format,omitempty"`
+	// Directory, when set, authenticates domain accounts against Active
+	// Directory or an LDAP server (package store/auth/ldapauth); the
+	// users file keeps working beside it and is asked first.
+	Directory *ldapauth.Config `json:"directory,omitempty"`
+	// TokenRefresh is how often a session's groups are looked up again
+	// (a user removed from a group, disabled or deleted loses access
+	// within this time, not at the end of the session).
+	TokenRefresh Duration `json:"token_refresh,omitzero"`
 }
 
 // Duration is a time.Duration written as "30m" in JSON.
@@ -105,6 +114,7 @@ func DefaultConfig() Config {
 		ReserveBytes:          1 << 30,
 		FinalizeWorkers:       2,
 		FinalizeWait:          Duration(20 * time.Second),
+		TokenRefresh:          Duration(2 * time.Minute),
 		LogFormat:             "text",
 	}
 }
@@ -172,6 +182,11 @@ func (c *Config) validate() error {
 		return errors.New("finalize_wait must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	case c.TokenRefresh <= 0:
+		return errors.New("token_refresh must be positive")
+	}
+	if c.Directory != nil {
+		return c.Directory.Check()
 	}
 	return nil
 }

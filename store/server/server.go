@@ -15,6 +15,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/auth"
+	"github.com/wdscapture/wdscapture/store/auth/ldapauth"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
@@ -29,6 +30,8 @@ type Server struct {
 	sessions *sessions
 	throttle *throttle
 	certs    *certSource
+	// closeAuth releases the authenticator's connections.
+	closeAuth func()
 
 	// base is cancelled at shutdown; background work (finalize) runs
 	// under it rather than under a request.
@@ -42,15 +45,27 @@ type Server struct {
 	dedupSlots chan struct{}
 }
 
-// NewAuthenticator returns the authenticator the server (and `imagestore
-// list --as`) uses for the store at root: the users file, to which a
-// directory server backend is added later (issue 19).
-func NewAuthenticator(root string, log *slog.Logger) (auth.Authenticator, error) {
-	file, err := auth.NewFileBackend(auth.UsersPath(root), log)
+// NewAuthenticator returns the authenticator of the store at cfg.Root, as
+// the server and `imagestore list --as` use it: the users file first, then
+// the directory of cfg.Directory when one is configured; the users file's
+// groups (which may name directory principals) are added to every token.
+// close releases the directory's connections.
+func NewAuthenticator(cfg *Config, log *slog.Logger) (a auth.Authenticator, close func(), err error) {
+	file, err := auth.NewFileBackend(auth.UsersPath(cfg.Root), log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &auth.Chain{Backends: []auth.Authenticator{file}, Groups: file}, nil
+	chain := &auth.Chain{Backends: []auth.Authenticator{file}, Groups: file}
+	close = func() {}
+	if cfg.Directory != nil {
+		dir, err := ldapauth.Open(*cfg.Directory, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain.Backends = append(chain.Backends, dir)
+		close = func() { dir.Close() }
+	}
+	return chain, close, nil
 }
 
 // New prepares a server for cfg: opens the store, the users file and the
@@ -73,16 +88,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if _, err := auth.EnsureServerDir(cfg.Root); err != nil {
 		return nil, err
 	}
-	a, err := NewAuthenticator(cfg.Root, log)
+	a, closeAuth, err := NewAuthenticator(&cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, auth: a, log: log,
+	s := &Server{cfg: cfg, store: st, auth: a, closeAuth: closeAuth, log: log,
 		sessions: newSessions(cfg.SessionIdle.D(), cfg.SessionMax.D()), throttle: newThrottle(&cfg),
 		dedupSlots: make(chan struct{}, 2)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	certs, created, err := loadCertSource(&s.cfg)
 	if err != nil {
+		closeAuth()
 		return nil, err
 	}
 	s.certs = certs
@@ -90,6 +106,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log.Info("made a self-signed certificate", "fingerprint", certs.fingerprint())
 	}
 	if err := s.initUploads(); err != nil {
+		closeAuth()
 		return nil, err
 	}
 	return s, nil
@@ -162,6 +179,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 func (s *Server) stop() {
 	s.cancel()
 	s.bg.Wait()
+	s.closeAuth()
 }
 
 // housekeeping expires sessions, throttle entries and abandoned uploads.

@@ -25,9 +25,10 @@ type sessions struct {
 }
 
 type session struct {
-	tok      store.Token
-	created  time.Time
-	lastUsed time.Time
+	tok       store.Token
+	created   time.Time
+	lastUsed  time.Time
+	refreshed time.Time // when tok's groups were last looked up
 }
 
 func newSessions(idle, max time.Duration) *sessions {
@@ -64,14 +65,16 @@ func (s *sessions) create(tok store.Token) (string, time.Time, error) {
 	if len(s.byID) >= s.limit {
 		return "", time.Time{}, errTooManySessions
 	}
-	s.byID[sha256.Sum256([]byte(token))] = &session{tok: tok, created: now, lastUsed: now}
+	s.byID[sha256.Sum256([]byte(token))] = &session{tok: tok, created: now, lastUsed: now, refreshed: now}
 	return token, now.Add(s.max), nil
 }
 
-// get returns the token of a live session and marks it used.
-func (s *sessions) get(token string) (store.Token, bool) {
+// get returns the token of a live session and marks it used; stale
+// reports that its groups were looked up longer than refresh ago (the
+// caller refreshes them).
+func (s *sessions) get(token string, refresh time.Duration) (tok store.Token, stale, ok bool) {
 	if len(token) != 43 {
-		return store.Token{}, false
+		return store.Token{}, false, false
 	}
 	id := sha256.Sum256([]byte(token))
 	now := time.Now()
@@ -79,14 +82,35 @@ func (s *sessions) get(token string) (store.Token, bool) {
 	defer s.mu.Unlock()
 	se, ok := s.byID[id]
 	if !ok {
-		return store.Token{}, false
+		return store.Token{}, false, false
 	}
 	if now.Sub(se.lastUsed) > s.idle || now.Sub(se.created) > s.max {
 		delete(s.byID, id)
-		return store.Token{}, false
+		return store.Token{}, false, false
 	}
 	se.lastUsed = now
-	return se.tok, true
+	return se.tok, refresh > 0 && now.Sub(se.refreshed) > refresh, true
+}
+
+// update replaces a session's token after a refresh.
+func (s *sessions) update(token string, tok store.Token) {
+	id := sha256.Sum256([]byte(token))
+	s.mu.Lock()
+	if se, ok := s.byID[id]; ok {
+		se.tok, se.refreshed = tok, time.Now()
+	}
+	s.mu.Unlock()
+}
+
+// endUser ends every session of user.
+func (s *sessions) endUser(user string) {
+	s.mu.Lock()
+	for id, se := range s.byID {
+		if strings.EqualFold(se.tok.User, user) {
+			delete(s.byID, id)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // end ends a session.

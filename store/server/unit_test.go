@@ -60,23 +60,30 @@ func TestSessions(t *testing.T) {
 		}
 		tokens = append(tokens, tk)
 	}
-	if _, ok := s.get(tokens[0]); ok {
+	if _, _, ok := s.get(tokens[0], 0); ok {
 		t.Error("the oldest of 4 sessions (3 allowed) is still valid")
 	}
-	if got, ok := s.get(tokens[3]); !ok || got.User != tok.User {
+	if got, stale, ok := s.get(tokens[3], time.Hour); !ok || stale || got.User != tok.User {
 		t.Error("the newest session is not valid")
 	}
 	for _, bad := range []string{"", "x", tokens[3] + "x", strings.ToUpper(tokens[3])} {
-		if _, ok := s.get(bad); ok {
+		if _, _, ok := s.get(bad, 0); ok {
 			t.Errorf("token %q accepted", bad)
 		}
 	}
+	if _, stale, _ := s.get(tokens[2], time.Nanosecond); !stale {
+		t.Error("a session not refreshed for longer than the refresh time is not stale")
+	}
+	s.update(tokens[2], store.Token{User: `LAB\a`, Groups: []string{"G"}})
+	if got, stale, _ := s.get(tokens[2], time.Hour); stale || !got.Has("G") {
+		t.Errorf("after update: %+v, stale %v", got, stale)
+	}
 	s.end(tokens[3])
-	if _, ok := s.get(tokens[3]); ok {
+	if _, _, ok := s.get(tokens[3], 0); ok {
 		t.Error("session valid after end")
 	}
 	time.Sleep(80 * time.Millisecond)
-	if _, ok := s.get(tokens[2]); ok {
+	if _, _, ok := s.get(tokens[2], 0); ok {
 		t.Error("session valid after the idle time")
 	}
 }
