@@ -181,6 +181,30 @@ func TestFlippedBit(t *testing.T) {
 	if !errors.As(uerr, new(*protocol.Error)) {
 		t.Error("protocol.Error is not an error")
 	}
+
+	// A delta that leaves out data the group lacks (a stale dedup answer,
+	// or a lying client): refused, listing what is missing.
+	d = c.plan(makeWIM(t, filepath.Join(tmp, "c.wim"), 4, 20, images.CompressXPRESS, "C"), "G")
+	empty, err := d.r.PlanDelta(1, func(images.BlobRef) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ = c.create(empty.Size(), map[string]string{protocol.MetaGroup: "G", protocol.MetaName: "C"})
+	c.send(loc, empty, 0, empty.Size(), 1<<20)
+	if fr, r := c.finalize(loc, nil); r.status != http.StatusUnprocessableEntity || fr.Error == nil ||
+		fr.Error.Code != protocol.CodeMissingData || len(fr.Error.Missing) != d.missing {
+		t.Errorf("delta without the new data: %s; want 422 missing-data listing %d streams", r, d.missing)
+	}
+	// Another compression type than the group's: refused, naming the group's.
+	lzx := makeWIM(t, filepath.Join(tmp, "d.wim"), 5, 3, images.CompressLZX, "D")
+	if fr, r := c.upload(lzx, "G", "D"); r.status != http.StatusConflict || fr.Error == nil ||
+		fr.Error.Code != protocol.CodeCompression || fr.Error.Compression != "XPRESS" {
+		t.Errorf("LZX image into an XPRESS group: %s", r)
+	}
+	if n := len(c.images("G")); n != 1 {
+		t.Errorf("the group lists %d images after refused uploads", n)
+	}
+	checkGroup(t, root, "G", nil)
 }
 
 type bytesReaderAt []byte
