@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/wdscapture/wdscapture/store/auth"
+	"github.com/wdscapture/wdscapture/store/auth/authconfig"
 	"github.com/wdscapture/wdscapture/store/auth/ldapauth"
 )
 
@@ -62,7 +61,7 @@ type Config struct {
 	LogFormat string `json:"log_format,omitempty"`
 	// Directory, when set, authenticates domain accounts against Active
 	// Directory or an LDAP server (package store/auth/ldapauth); the
-	// users file keeps working beside it and is asked first.
+	// users file keeps working beside it (package authconfig).
 	Directory *ldapauth.Config `json:"directory,omitempty"`
 	// TokenRefresh is how often a session's groups are looked up again
 	// (a user removed from a group, disabled or deleted loses access
@@ -119,8 +118,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// ConfigPath returns the default config file of the store at root.
-func ConfigPath(root string) string { return filepath.Join(root, auth.ServerDir, "serve.json") }
+// ConfigPath returns the default config file of the store at root,
+// ROOT/Server/serve.json.
+func ConfigPath(root string) string { return authconfig.ConfigPath(root) }
 
 // LoadConfig reads a JSON config file over the defaults. A missing file
 // at the default path is no error when optional is set.

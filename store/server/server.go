@@ -15,7 +15,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/auth"
-	"github.com/wdscapture/wdscapture/store/auth/ldapauth"
+	"github.com/wdscapture/wdscapture/store/auth/authconfig"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
@@ -46,26 +46,15 @@ type Server struct {
 }
 
 // NewAuthenticator returns the authenticator of the store at cfg.Root, as
-// the server and `imagestore list --as` use it: the users file first, then
-// the directory of cfg.Directory when one is configured; the users file's
-// groups (which may name directory principals) are added to every token.
-// close releases the directory's connections.
+// the admin commands build it too (package authconfig: the directory of
+// cfg.Directory when one is configured, then the users file, whose groups
+// every token gets). close releases the directory's connections.
 func NewAuthenticator(cfg *Config, log *slog.Logger) (a auth.Authenticator, close func(), err error) {
-	file, err := auth.NewFileBackend(auth.UsersPath(cfg.Root), log)
+	ac, err := authconfig.Open(cfg.Root, cfg.Directory, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	chain := &auth.Chain{Backends: []auth.Authenticator{file}, Groups: file}
-	close = func() {}
-	if cfg.Directory != nil {
-		dir, err := ldapauth.Open(*cfg.Directory, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		chain.Backends = append(chain.Backends, dir)
-		close = func() { dir.Close() }
-	}
-	return chain, close, nil
+	return ac, func() { ac.Close() }, nil
 }
 
 // New prepares a server for cfg: opens the store, the users file and the
