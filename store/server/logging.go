@@ -17,7 +17,6 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	user   string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
