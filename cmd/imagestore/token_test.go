@@ -10,7 +10,6 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/internal/slapdtest"
-	"github.com/wdscapture/wdscapture/internal/tooltest"
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/auth"
 )
@@ -19,7 +18,7 @@ import (
 // against a real slapd through the directory section of
 // ROOT/Server/serve.json.
 func TestTokenDirectory(t *testing.T) {
-	tooltest.Require(t, "slapd")
+	slapdtest.Require(t)
 	srv, err := slapdtest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -92,10 +91,10 @@ func TestTokenDirectory(t *testing.T) {
 		run("", 0, "add", wim, "--group", group, "--quiet")
 	}
 	for user, want := range map[string][]string{
-		`CONTOSO\jdoe`:                 {"Admins", "Crew"}, // nested: Imaging Techs ⊂ Deployment Admins
+		`CONTOSO\jdoe`:                  {"Admins", "Crew"}, // nested: Imaging Techs ⊂ Deployment Admins
 		`alice.smith@corp.contoso.test`: {"Secret"},
 		`labtech`:                       {"Lab"}, // through the primary group
-		`CONTOSO\eve`:                  {},
+		`CONTOSO\eve`:                   {},
 	} {
 		var l []store.ImageEntry
 		r := run("", 0, "list", "--json", "--as", user)

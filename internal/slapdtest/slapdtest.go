@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"text/template"
 	"time"
 
@@ -57,6 +58,18 @@ func Path() (string, error) {
 		return "/usr/sbin/slapd", nil
 	}
 	return "", errors.New("slapd is not installed (Debian package slapd; make deps installs it)")
+}
+
+// Require skips the test when slapd is not installed, except under CI (CI
+// set in the environment), where that is a failure: make deps installs it.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := Path(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
 }
 
 // Start writes a configuration, schema and certificates into dir, starts
