@@ -80,7 +80,7 @@ bench: deps build
 	  wimapply $(BUILD)/corpus-tmp.wim 1 $(CORPUS_NTFS).tmp >/dev/null && \
 	  rm -f $(BUILD)/corpus-tmp.wim && mv $(CORPUS_NTFS).tmp $(CORPUS_NTFS); \
 	fi
-	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -out $(BUILD)/bench $(BENCHFLAGS)
+	$(GO) run ./internal/bench/cmd/wimbench -corpus $(CORPUS) -ntfs $(CORPUS_NTFS) -wdscapture $(BIN) -imagestore $(STORE_BIN) -out $(BUILD)/bench $(BENCHFLAGS)
 
 # demo generates a lab disk and captures it unattended (see scripts/demo.sh).
 demo: deps build

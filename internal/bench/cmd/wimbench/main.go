@@ -88,7 +88,10 @@ func main() {
 	comps := flag.String("compress", "none,XPRESS,LZX", "compression types to compare")
 	threads := flag.String("threads", "1,2", "thread counts to compare")
 	rounds := flag.Int("rounds", 3, "captures per tool and configuration; the median is reported")
+	storeBin := flag.String("imagestore", "", "our image store binary: adds the image store rows (add vs wimverify, export vs wimexport, res.rwm growth)")
+	only := flag.String("only", "", `run one section: "capture" or "store"`)
 	flag.Parse()
+	doCapture := *only != "store"
 	if *rounds < 1 {
 		fatal(fmt.Errorf("-rounds must be at least 1"))
 	}
@@ -104,13 +107,18 @@ func main() {
 	if v, err := exec.Command("wimcapture", "--version").Output(); err == nil {
 		fmt.Fprintf(w, "%s\n", strings.SplitN(string(v), "\n", 2)[0])
 	}
-	fmt.Fprintf(w, "%-6s %-8s %3s | %8s %8s %6s | %8s %8s %6s | %9s %9s %7s | %6s %6s\n", "source", "compress", "thr",
-		"wall wl", "ours", "ratio", "CPU wl", "ours", "ratio", "MiB wl", "ours", "ratio", "RSS wl", "ours")
+	if doCapture {
+		fmt.Fprintf(w, "%-6s %-8s %3s | %8s %8s %6s | %8s %8s %6s | %9s %9s %7s | %6s %6s\n", "source", "compress", "thr",
+			"wall wl", "ours", "ratio", "CPU wl", "ours", "ratio", "MiB wl", "ours", "ratio", "RSS wl", "ours")
+	}
 	type pair struct{ wimlib, ours string }
 	var readBack []pair
 	sources := []string{*corpus}
 	if *ntfsImage != "" {
 		sources = append(sources, *ntfsImage)
+	}
+	if !doCapture {
+		sources = nil
 	}
 	pairs := 0
 	for _, src := range sources {
@@ -172,8 +180,10 @@ func main() {
 			}
 		}
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-28s | %11s %13s %6s | %s\n", "read back (verify all blobs)", "wimverify s", "ours verify s", "ratio", "ours verifying wimlib's WIM s")
+	if doCapture {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%-28s | %11s %13s %6s | %s\n", "read back (verify all blobs)", "wimverify s", "ours verify s", "ratio", "ours verifying wimlib's WIM s")
+	}
 	for _, p := range readBack {
 		// Both files from the page cache: ours is written with O_DIRECT
 		// and wimlib's through the cache, which would otherwise time a
@@ -196,6 +206,11 @@ func main() {
 			fatal(err)
 		}
 		fmt.Fprintf(w, "%-28s | %11.2f %13.2f %6s | %.2f\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
+	}
+	if *storeBin != "" && *only != "capture" {
+		if err := storeBench(w, *corpus, *ours, *storeBin, *outDir, *rounds); err != nil {
+			fatal(err)
+		}
 	}
 	fmt.Fprintf(w, "\nwl = wimlib. Ratios are ours / wimlib: below 1 means we are faster or smaller. CPU is user+sys of the whole process; RSS is its peak.\nratios are ours / wimlib: below 1 means we are faster or smaller. Report: %s\n", report.Name())
 }
