@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -245,7 +246,7 @@ func checkNoSecrets(t *testing.T, logs string, secrets ...string) {
 func TestThrottle(t *testing.T) {
 	root := t.TempDir()
 	writeUsers(t, root, map[string]string{`LAB\alice`: "alice pw", `LAB\carol`: "carol pw"}, nil)
-	writeConfig(t, root, map[string]any{"login_free_failures": 2, "login_free_failures_addr": 5, "login_delay": "2s", "login_max_delay": "4s"})
+	writeConfig(t, root, map[string]any{"login_free_failures": 2, "login_free_failures_addr": 5, "login_delay": "6s", "login_max_delay": "12s"})
 	ts := startServer(t, root, "")
 	c := newClient(t, ts)
 	for i := range 2 {
@@ -272,7 +273,12 @@ func TestThrottle(t *testing.T) {
 	if r := c.login("carol", "carol pw"); r.status != http.StatusTooManyRequests {
 		t.Errorf("carol from an address with 6 failures: %s", r)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	// Retry-After tells how long; after it the right password works.
+	wait, _ := strconv.Atoi(r.header.Get("Retry-After"))
+	if wait < 1 || wait > 6 {
+		t.Errorf("Retry-After %d, want 1..6 s", wait)
+	}
+	time.Sleep(6100 * time.Millisecond)
 	if r := c.login("alice", "alice pw"); r.status != http.StatusOK {
 		t.Errorf("alice after the delay: %s", r)
 	}
