@@ -57,6 +57,8 @@ type Config struct {
 	// FinalizeWait is how long POST finalize waits for the result before
 	// answering 202 (ask again).
 	FinalizeWait Duration `json:"finalize_wait,omitzero"`
+	// MaxConnections bounds the client connections open at once.
+	MaxConnections int `json:"max_connections,omitempty"`
 	// LogFormat is "text" or "json".
 	LogFormat string `json:"log_format,omitempty"`
 	// Directory, when set, authenticates domain accounts against Active
@@ -114,6 +116,7 @@ func DefaultConfig() Config {
 		FinalizeWorkers:       2,
 		FinalizeWait:          Duration(20 * time.Second),
 		TokenRefresh:          Duration(2 * time.Minute),
+		MaxConnections:        256,
 		LogFormat:             "text",
 	}
 }
@@ -182,6 +185,8 @@ func (c *Config) validate() error {
 		return errors.New("finalize_wait must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	case c.MaxConnections < 4:
+		return errors.New("max_connections must be at least 4")
 	case c.TokenRefresh <= 0:
 		return errors.New("token_refresh must be positive")
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -245,5 +246,33 @@ func TestExpiry(t *testing.T) {
 	}
 	if !strings.Contains(ts.logs.String(), "abandoned upload expired") {
 		t.Errorf("no log line for the expiry")
+	}
+}
+
+// TestConnectionLimit: idle connections past max_connections wait; the
+// server's other clients are served again as soon as one closes.
+func TestConnectionLimit(t *testing.T) {
+	root := t.TempDir()
+	writeConfig(t, root, map[string]any{"max_connections": 4})
+	ts := startServer(t, root, "")
+	var idle []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c := newClient(t, ts)
+	c.hc.Timeout = 1500 * time.Millisecond
+	if _, err := c.do("GET", protocol.PathInfo, nil, nil); err == nil {
+		t.Error("a fifth connection was served while four were open (limit 4)")
+	}
+	idle[0].Close()
+	c.hc = pinnedClient(ts.fp)
+	if r := c.must("GET", protocol.PathInfo, nil, nil); r.status != http.StatusOK {
+		t.Errorf("after one closed: %s", r)
 	}
 }

@@ -143,7 +143,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}()
 	s.resumeFinalizes()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(tls.NewListener(ln, hs.TLSConfig)) }()
+	go func() { errc <- hs.Serve(tls.NewListener(newLimitListener(ln, s.cfg.MaxConnections), hs.TLSConfig)) }()
 	select {
 	case err := <-errc:
 		s.stop()

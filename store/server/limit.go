@@ -1,0 +1,42 @@
+package server
+
+import (
+	"net"
+	"sync"
+)
+
+// limitListener accepts at most n connections at once; further clients
+// wait in the kernel's backlog until one closes. A flood of idle
+// connections (each cut after ReadHeaderTimeout) cannot exhaust the
+// server's file descriptors. (golang.org/x/net/netutil has the same; it
+// is not worth a module for fifteen lines.)
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func newLimitListener(l net.Listener, n int) net.Listener {
+	return &limitListener{Listener: l, sem: make(chan struct{}, n)}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
