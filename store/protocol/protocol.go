@@ -139,6 +139,10 @@ const (
 	MetaName        = "name"        // required: the image NAME in the group
 	MetaFile        = "file"        // optional: the metadata WIM's file name (default from the name)
 	MetaDescription = "description" // optional: DESCRIPTION
+	// MetaCompression is optional: the upload's compression type (none,
+	// XPRESS, LZX). When given, an upload to a group of another type is
+	// refused at creation instead of at finalize.
+	MetaCompression = "compression"
 )
 
 // FinalizeRequest optionally changes the name, file name or description

@@ -201,6 +201,14 @@ func TestFlippedBit(t *testing.T) {
 		fr.Error.Code != protocol.CodeCompression || fr.Error.Compression != "XPRESS" {
 		t.Errorf("LZX image into an XPRESS group: %s", r)
 	}
+	// Declared at creation, the mismatch is refused before any byte.
+	if loc, r := c.create(1000, map[string]string{protocol.MetaGroup: "G", protocol.MetaName: "D2", protocol.MetaCompression: "LZX"}); loc != "" ||
+		r.status != http.StatusConflict || r.apiError().Code != protocol.CodeCompression || r.apiError().Compression != "XPRESS" {
+		t.Errorf("create declaring LZX for an XPRESS group: %s", r)
+	}
+	if loc, r := c.create(1000, map[string]string{protocol.MetaGroup: "G", protocol.MetaName: "D3", protocol.MetaCompression: "xpress"}); loc == "" {
+		t.Errorf("create declaring the group's type: %s", r)
+	}
 	if n := len(c.images("G")); n != 1 {
 		t.Errorf("the group lists %d images after refused uploads", n)
 	}

@@ -164,6 +164,7 @@ func TestParseUploadMeta(t *testing.T) {
 		{"group": "G", "name": "\xff"},
 		{"group": "G", "name": strings.Repeat("n", 300)},
 		{"group": "G", "name": "x", "description": strings.Repeat("d", 1025)},
+		{"group": "G", "name": "x", "compression": "LZMS"},
 	} {
 		if _, err := parseUploadMeta(bad); err == nil {
 			t.Errorf("parseUploadMeta(%q) accepted", bad)

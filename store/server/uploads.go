@@ -24,6 +24,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	xslog "golang.org/x/exp/slog"
 
+	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/auth"
 	"github.com/wdscapture/wdscapture/store/protocol"
@@ -219,6 +220,8 @@ func freeBytes(dir string) (uint64, error) {
 // uploadMeta is the validated metadata of a new upload.
 type uploadMeta struct {
 	Group, Name, File, Description string
+	// Compression is the type the client declares ("" if it did not).
+	Compression string
 }
 
 // parseUploadMeta validates the client's Upload-Metadata (as tusd
@@ -242,8 +245,14 @@ func parseUploadMeta(m handler.MetaData) (uploadMeta, error) {
 			u.File = v
 		case protocol.MetaDescription:
 			u.Description = v
+		case protocol.MetaCompression:
+			c, err := images.ParseCompression(v)
+			if err != nil {
+				return u, err
+			}
+			u.Compression = c.String()
 		default:
-			return u, fmt.Errorf("unknown metadata %q (want group, name, file, description)", k)
+			return u, fmt.Errorf("unknown metadata %q (want group, name, file, description, compression)", k)
 		}
 	}
 	if err := store.CheckGroupName(u.Group); err != nil {
@@ -309,6 +318,11 @@ func (s *Server) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.
 	}
 	if !g.Settings.CanWrite(tok) {
 		return handler.HTTPResponse{}, none, tusErrorf(http.StatusForbidden, protocol.CodeForbidden, "%s may not add images to group %s", tok.User, g.Name)
+	}
+	if meta.Compression != "" && g.Compression != "" && meta.Compression != g.Compression {
+		return handler.HTTPResponse{}, none, tusError(http.StatusConflict, &protocol.Error{Code: protocol.CodeCompression,
+			Message: fmt.Sprintf("image group %s holds %s-compressed images; this upload is %s-compressed: capture or export it with the group's type",
+				g.Name, g.Compression, meta.Compression), Compression: g.Compression})
 	}
 	if err := s.nameFree(g.Name, meta); err != nil {
 		return handler.HTTPResponse{}, none, err
