@@ -292,13 +292,15 @@ func TestParseBadValues(t *testing.T) {
 
 func TestGoodServersAndUsers(t *testing.T) {
 	for _, v := range []string{"wds01", "WDS01", "wds01.corp.example", "wds01.corp.example.", "wds-1:443", "10.0.0.5", "10.0.0.5:8443",
-		"fd00::5", "[fd00::5]", "[fd00::5]:8443", "my_netbios"} {
+		"fd00::5", "[fd00::5]", "[fd00::5]:8443", "my_netbios",
+		"https://wds01.corp.example", "https://wds01:9443/", "HTTPS://[fd00::5]:8443"} {
 		if msg := checkServer(v); msg != "" {
 			t.Errorf("checkServer(%q) = %q", v, msg)
 		}
 	}
 	for _, v := range []string{"-wds", "wds-", "a..b", "10.0.0", "wds:0", "wds:+80", "wds:http", "[fd00::5", "[fd00::5]x", "[10.0.0.1]", "a b",
-		strings.Repeat("a", 64), strings.Repeat("a.", 130) + "a"} {
+		strings.Repeat("a", 64), strings.Repeat("a.", 130) + "a",
+		"http://wds01", "https://wds01/images", "https://u@wds01", "https://wds01?x", "ftp://wds01", "https://"} {
 		if msg := checkServer(v); msg == "" {
 			t.Errorf("checkServer(%q) accepted", v)
 		}

@@ -1,8 +1,10 @@
 package inf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -234,60 +236,79 @@ func within(p, dir string, fold bool) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
-// checkServer checks WDSServerName: host name, IPv4 or IPv6 address, with an
-// optional port.
+// checkServer checks WDSServerName: see SplitServerName.
 func checkServer(v string) string {
 	if v == "" {
 		return ""
 	}
-	bad := func(why string) string {
-		return fmt.Sprintf("invalid value %s: %s; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443)", quoteValue(v), why)
+	if _, _, err := SplitServerName(v); err != nil {
+		return fmt.Sprintf("invalid value %s: %v; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443) or an https URL (https://wds01.corp.example)", quoteValue(v), err)
 	}
-	host, port := v, ""
-	switch {
-	case strings.HasPrefix(v, "["):
-		end := strings.IndexByte(v, ']')
-		if end < 0 {
-			return bad("missing ']'")
+	return ""
+}
+
+// SplitServerName parses WDSServerName: a host name or IP address with an
+// optional port (wds01, wds01.corp.example:8443, 10.0.0.5, a bare IPv6
+// address, [fd00::5]:8443), or an https URL with nothing after the host
+// and port but an optional "/" (https://wds01.corp.example gives port
+// "443"). port is "" when the value names none.
+func SplitServerName(v string) (host, port string, err error) {
+	hostport := v
+	if i := strings.Index(v, "://"); i >= 0 {
+		if !strings.EqualFold(v[:i], "https") {
+			return "", "", errors.New("only https:// URLs (the image store speaks HTTPS only)")
 		}
-		host = v[1:end]
-		switch after := v[end+1:]; {
+		u, err := url.Parse(v)
+		if err != nil || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery {
+			return "", "", errors.New("a URL may have only a host and port")
+		}
+		hostport, port = u.Host, "443"
+	}
+	var p string
+	switch {
+	case strings.HasPrefix(hostport, "["):
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return "", "", errors.New("missing ']'")
+		}
+		host = hostport[1:end]
+		switch after := hostport[end+1:]; {
 		case after == "":
 		case after[0] == ':':
-			port = after[1:]
-			if port == "" {
-				return bad("empty port")
+			if p = after[1:]; p == "" {
+				return "", "", errors.New("empty port")
 			}
 		default:
-			return bad("unexpected text after ']'")
+			return "", "", errors.New("unexpected text after ']'")
 		}
-		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is6() {
-			return bad("not an IPv6 address inside [ ]")
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return "", "", errors.New("not an IPv6 address inside [ ]")
 		}
-	case strings.Count(v, ":") > 1:
-		if a, err := netip.ParseAddr(v); err != nil || !a.Is6() {
-			return bad("not a valid IPv6 address")
+	case strings.Count(hostport, ":") > 1:
+		if a, err := netip.ParseAddr(hostport); err != nil || !a.Is6() {
+			return "", "", errors.New("not a valid IPv6 address")
 		}
-		return ""
+		host = hostport
 	default:
-		if i := strings.IndexByte(v, ':'); i >= 0 {
-			host, port = v[:i], v[i+1:]
-			if port == "" {
-				return bad("empty port")
+		host = hostport
+		if i := strings.IndexByte(hostport, ':'); i >= 0 {
+			host, p = hostport[:i], hostport[i+1:]
+			if p == "" {
+				return "", "", errors.New("empty port")
 			}
 		}
 		if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
-			return bad("not a valid host name")
+			return "", "", errors.New("not a valid host name")
 		}
 	}
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
-			return bad("port must be a number from 1 to 65535")
+	if p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 || p[0] == '+' {
+			return "", "", errors.New("port must be a number from 1 to 65535")
 		}
+		port = p
 	}
-	return ""
+	return host, port, nil
 }
 
 // validHostname accepts DNS names and NetBIOS-style names: dot-separated

@@ -4,11 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,23 +17,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
 // Fingerprint returns the SHA-256 of a certificate's DER bytes as colon
 // separated upper-case hex, the form `openssl x509 -fingerprint -sha256`
-// prints and a client pins.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
-}
+// prints and a client pins (protocol.Fingerprint).
+func Fingerprint(der []byte) string { return protocol.Fingerprint(der) }
 
 // SelfSignedPaths returns where the self-signed certificate and key of
 // the store at root are kept.

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package upload
+
+import "net"
+
+func tuneConn(net.Conn) {}
