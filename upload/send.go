@@ -176,7 +176,7 @@ func (c *Client) Upload(ctx context.Context, req Request) (*Result, error) {
 		report(plan)
 		c.cfg.Logger.Info("upload planned", "group", req.Group, "name", req.Name, "blobs", len(refs), "missing", delta.BlobCount(),
 			"send", delta.Size(), "shared", plan.SharedBytes)
-		loc, err := c.create(ctx, delta.Size(), req)
+		loc, err := c.create(ctx, delta.Size(), req, r.Compression().String())
 		if err != nil {
 			return nil, err
 		}
@@ -261,11 +261,13 @@ func (c *Client) dedup(ctx context.Context, group string, refs []images.BlobRef)
 	return missing, nil
 }
 
-// create makes the tus upload and returns its path.
-func (c *Client) create(ctx context.Context, size int64, req Request) (string, error) {
+// create makes the tus upload (declaring its compression type comp) and
+// returns its path.
+func (c *Client) create(ctx context.Context, size int64, req Request, comp string) (string, error) {
 	meta := []string{
 		protocol.MetaGroup + " " + b64(req.Group),
 		protocol.MetaName + " " + b64(req.Name),
+		protocol.MetaCompression + " " + b64(comp),
 	}
 	if req.File != "" {
 		meta = append(meta, protocol.MetaFile+" "+b64(req.File))
