@@ -12,6 +12,7 @@ import (
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/scan"
+	"golang.org/x/sys/unix"
 )
 
 // RunOptions configures a run driven by WDSCapture.inf.
@@ -241,7 +242,9 @@ func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions) (*Source,
 	if sourcePath(s.VolumeToCapture) {
 		return SourceFor(s, nil)
 	}
-	rep, err := Discover(ctx, !o.NoDevices, o.DiskImages, slog.New(slog.DiscardHandler))
+	opts := ScanOptions(!o.NoDevices, o.DiskImages, slog.New(slog.DiscardHandler))
+	opts.AllowMounted = mountedDrives(o.DriveMap)
+	rep, err := scan.Scan(ctx, opts)
 	if err != nil {
 		return nil, Problems{problem(KindNothing, inf.KeyVolumeToCapture, s.VolumeToCapture, err, "scanning the disks failed: %v", err)}
 	}
@@ -335,6 +338,21 @@ func letterOr(r scan.VolumeRef) string {
 		return r.Volume.Letter + ":"
 	}
 	return fmt.Sprintf("%s partition %d", r.Disk.Name, r.Partition.Index)
+}
+
+// mountedDrives returns the devices ("major:minor") mounted at the
+// directories of drives: the capture environment mounts the destination
+// volume before the agent runs, and its disk must still be scanned and
+// lettered as Windows PE would, not skipped as the running system.
+func mountedDrives(drives map[string]string) []string {
+	var out []string
+	for _, dir := range drives {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err == nil {
+			out = append(out, fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)))
+		}
+	}
+	return out
 }
 
 // Execute runs a prepared plan: capture, verify, and the log file.

@@ -27,6 +27,11 @@ type Options struct {
 	IncludeDeviceMapper bool
 	// Exclude names block devices to leave out ("sdb" or "/dev/sdb").
 	Exclude []string
+	// AllowMounted lists mounted block devices ("major:minor") that do not
+	// make their disk count as the running system: the destination
+	// volumes the capture environment mounted itself. Their disks are
+	// scanned and lettered like the others.
+	AllowMounted []string
 
 	// SysRoot is the sysfs mount point, "/sys" when empty.
 	SysRoot string
@@ -89,6 +94,9 @@ func ListBlockDevices(opts Options) ([]BlockDevice, []Skipped, error) {
 	mounted, err := mountedDevices(opts.MountInfo)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, dev := range opts.AllowMounted {
+		delete(mounted, dev)
 	}
 	var devs []BlockDevice
 	var skipped []Skipped

@@ -149,6 +149,19 @@ func TestListBlockDevices(t *testing.T) {
 	if !haveLoop || haveDM {
 		t.Errorf("loop listed %v, mounted dm-0 listed %v", haveLoop, haveDM)
 	}
+	// A destination the capture environment mounted (sdc1) keeps its disk
+	// in the scan; the other mount still hides sdd.
+	devs, _, err = ListBlockDevices(Options{SysRoot: sysRoot, MountInfo: mountInfo, AllowMounted: []string{"8:33"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = names[:0]
+	for _, d := range devs {
+		names = append(names, d.Name)
+	}
+	if got, want := strings.Join(names, " "), "nvme0n1 nvme2n1 nvme10n1 sda sdb sdc sde sdaa"; got != want {
+		t.Errorf("with sdc1 allowed: devices %q, want %q", got, want)
+	}
 }
 
 func TestListBlockDevicesErrors(t *testing.T) {
