@@ -5,11 +5,13 @@ GO    ?= go
 BUILD ?= build
 BIN   := bin/wdscapture
 STORE_BIN := bin/imagestore
-APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs slapd ldap-utils
+APT_PKGS := wimtools p7zip-full ntfs-3g libhivex-bin xz-utils tmux gdisk fdisk dosfstools exfatprogs e2fsprogs slapd ldap-utils \
+            qemu-system-x86 cpio binutils ovmf isolinux syslinux-common syslinux-utils mtools
 # Commands that prove the packages above are installed.
-APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4 slapd ldapsearch
+APT_CMDS := wimcapture 7z mkntfs hivexget xz tmux sgdisk sfdisk mkfs.vfat mkfs.exfat mkfs.ext4 slapd ldapsearch \
+            qemu-system-x86_64 cpio as isohybrid mcopy
 
-.PHONY: all build test test-short vet lint fmt-check deps bench demo fuzz clean
+.PHONY: all build test test-short vet lint fmt-check deps bench demo fuzz clean capture-image lab lab-all
 
 all: build
 
@@ -25,6 +27,9 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
 	fi
+	@# The capture image's kernel and boot loaders come from apt's lists.
+	@apt-cache show --no-all-versions linux-image-6.12-cloud-amd64 >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq; }
 	$(GO) mod download
 
 fmt-check:
@@ -85,6 +90,27 @@ bench: deps build
 # demo generates a lab disk and captures it unattended (see scripts/demo.sh).
 demo: deps build
 	BUILD=$(BUILD) BIN=$(BIN) bash scripts/demo.sh
+
+# capture-image builds the bootable capture media (boot/): a Debian kernel,
+# the initramfs with wdsinit, wdscapture and the drivers, in $(CAPTURE).
+# INF=path bakes a WDSCapture.inf in; FINGERPRINT=sha256 the image store's
+# certificate; KERNEL=package picks another Debian kernel.
+CAPTURE ?= $(BUILD)/capture
+KERNEL ?= linux-image-6.12-amd64
+capture-image: deps
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BUILD)/bin/wdsinit ./boot/cmd/wdsinit
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BUILD)/bin/wdscapture ./cmd/wdscapture
+	$(GO) run ./boot/cmd/mkcapture -out $(CAPTURE) -kernel $(KERNEL) -init $(BUILD)/bin/wdsinit -agent $(BUILD)/bin/wdscapture \
+	  $(if $(INF),-inf $(INF)) $(if $(FINGERPRINT),-fingerprint $(FINGERPRINT)) -version "$$(git describe --always --dirty 2>/dev/null || echo dev)"
+
+# lab boots the capture image in QEMU (TCG) on generated lab disks: an
+# unattended capture checked against wimlib, a refusal, a full destination.
+lab: deps
+	$(GO) test -count=1 -v -timeout 30m -run 'TestLab' ./boot/vmlab/
+
+# lab-all adds the UEFI, Secure Boot, USB-stick and PXE boots.
+lab-all: deps
+	WDSCAPTURE_LAB_ALL=1 $(GO) test -count=1 -v -timeout 60m -run 'TestLab' ./boot/vmlab/
 
 clean:
 	rm -rf $(BIN) $(STORE_BIN) $(BUILD)
