@@ -148,13 +148,13 @@ func buildModule(t *testing.T, dir, name, modinfo string) string {
 func TestTreeSelect(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "6.12.0-test")
 	mods := map[string]string{ // path → modinfo
-		"kernel/drivers/block/virtio_blk": "name=virtio_blk\x00depends=virtio_ring\x00alias=virtio:d00000002v*",
+		"kernel/drivers/block/virtio_blk":   "name=virtio_blk\x00depends=virtio_ring\x00alias=virtio:d00000002v*",
 		"kernel/drivers/virtio/virtio_ring": "name=virtio_ring\x00depends=",
-		"kernel/fs/ext4/ext4":              "name=ext4\x00depends=jbd2\x00softdep=pre: crc32c",
-		"kernel/fs/jbd2/jbd2":              "name=jbd2\x00depends=",
-		"kernel/crypto/crc32c_generic":     "name=crc32c_generic\x00alias=crc32c\x00alias=crypto-crc32c",
-		"kernel/fs/ntfs3/ntfs3":            "name=ntfs3\x00depends=",
-		"kernel/drivers/net/other":         "name=other\x00depends=",
+		"kernel/fs/ext4/ext4":               "name=ext4\x00depends=jbd2\x00softdep=pre: crc32c",
+		"kernel/fs/jbd2/jbd2":               "name=jbd2\x00depends=",
+		"kernel/crypto/crc32c_generic":      "name=crc32c_generic\x00alias=crc32c\x00alias=crypto-crc32c",
+		"kernel/fs/ntfs3/ntfs3":             "name=ntfs3\x00depends=",
+		"kernel/drivers/net/other":          "name=other\x00depends=",
 	}
 	work := t.TempDir()
 	for p, info := range mods {
