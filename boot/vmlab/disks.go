@@ -149,7 +149,7 @@ func NTFSList(vol, dir string) ([]string, error) {
 	}
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+		if l = strings.TrimSpace(l); l != "" && l != "." && l != ".." {
 			names = append(names, l)
 		}
 	}
