@@ -295,6 +295,11 @@ func (c *Cache) newestCachedKernel(meta string) *Package {
 	var bestTime int64
 	for _, d := range dirs {
 		name, _, _ := strings.Cut(filepath.Base(d), "_")
+		// linux-image-6.12.117+deb12-amd64, not ...+deb12-cloud-amd64.
+		abi := strings.TrimSuffix(strings.TrimPrefix(name, "linux-image-"+series+"."), "-"+flavour)
+		if strings.Contains(abi, "-") {
+			continue
+		}
 		p := c.newestCached(name)
 		if p == nil {
 			continue
