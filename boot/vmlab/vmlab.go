@@ -7,6 +7,16 @@
 //
 // A run is judged by what the guest reports and what its disks hold,
 // never by QEMU's exit code: QEMU exits 0 after a kernel panic too.
+//
+// The upload to an image store (issue 16) plugs in here: the lab starts
+// an imagestore on the loopback and the INF baked into the lab image gets
+// UploadToWDSServer=Yes with WDSServerName=10.0.2.101. The report's
+// guestfwd uses a chardev, which carries a single connection (enough for
+// one report); the store needs one per request, so its forward must be a
+// command QEMU starts per connection:
+// guestfwd=tcp:10.0.2.101:443-cmd:<a stdin/stdout to 127.0.0.1:PORT
+// relay>. The test then checks the image in the store, not only on the
+// destination disk.
 package vmlab
 
 import (
