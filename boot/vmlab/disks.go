@@ -14,8 +14,8 @@ const PartitionStart = 1 << 20
 
 // NewDataDisk writes a GPT disk of sizeMiB with one basic data partition
 // formatted as NTFS (mkntfs, no mounting), labelled label: a technician's
-// destination drive.
-func NewDataDisk(path string, sizeMiB int, label string) error {
+// destination drive. files are copied onto it (ntfscp; names with '/').
+func NewDataDisk(path string, sizeMiB int, label string, files ...DiskFile) error {
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
 	}
@@ -55,7 +55,24 @@ func NewDataDisk(path string, sizeMiB int, label string) error {
 	if out, err := exec.Command("mkntfs", "-F", "-Q", "-q", "-L", label, "-p", "2048", "-H", "255", "-S", "63", "-s", "512", part).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkntfs: %v: %s", err, out)
 	}
+	for _, f := range files {
+		src := part + ".src"
+		if err := os.WriteFile(src, f.Data, 0o644); err != nil {
+			return err
+		}
+		out, err := exec.Command("ntfscp", "-f", part, src, f.Name).CombinedOutput()
+		os.Remove(src)
+		if err != nil {
+			return fmt.Errorf("ntfscp %s: %v: %s", f.Name, err, out)
+		}
+	}
 	return copyAt(path, part, PartitionStart)
+}
+
+// DiskFile is a file put on a disk NewDataDisk makes.
+type DiskFile struct {
+	Name string // in the volume, "/capture/WDSCapture.inf"; its directory must exist (the root)
+	Data []byte
 }
 
 // copyAt writes the contents of src into dst at offset, leaving holes
