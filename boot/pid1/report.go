@@ -40,6 +40,9 @@ type Report struct {
 	AgentOutput string `json:"agent_output,omitempty"`
 	// BootLog is the environment's log.
 	BootLog string `json:"boot_log"`
+	// BootLogCopy is where a copy of it went beside the image
+	// (D:\Images\wdscapture-boot.log), "" when the run wrote nothing.
+	BootLogCopy string `json:"boot_log_copy,omitempty"`
 	// Attempt counts the runs in this boot (a retry adds one).
 	Attempt int `json:"attempt"`
 }

@@ -49,8 +49,8 @@ type BuildInfo struct {
 // Exit codes of wdscapture, in words (see cmd/wdscapture).
 var exitWords = map[int]string{
 	1:   "the capture failed",
-	2:   "the settings are incomplete or wrong",
-	3:   "there is nothing to capture",
+	2:   "the settings or a pre-flight check failed (nothing was written)",
+	3:   "there is nothing to capture (nothing was written)",
 	4:   "the image did not verify",
 	5:   "the upload failed",
 	130: "the capture was interrupted",
@@ -475,7 +475,7 @@ func (e *env) attempt(n int) *Report {
 	if code != 2 && code != 3 && code != 127 {
 		// The capture started: the boot log goes beside the image. A run
 		// refused before that (settings, nothing to capture) writes nothing.
-		e.copyLogToDestination(settings, mounted)
+		rep.BootLogCopy = e.copyLogToDestination(settings, mounted)
 	}
 	if code != 0 {
 		what := exitWords[code]
@@ -551,30 +551,36 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // copyLogToDestination puts a copy of the boot log beside the image, so
 // that it leaves the machine with the WIM.
-func (e *env) copyLogToDestination(s *inf.Settings, mounted []MountPlan) {
+func (e *env) copyLogToDestination(s *inf.Settings, mounted []MountPlan) string {
 	if s == nil || len(mounted) == 0 {
-		return
+		return ""
 	}
 	l, rest, ok := inf.DriveLetter(s.DestinationFile)
 	if !ok {
-		return
+		return ""
 	}
 	for _, m := range mounted {
 		if m.Letter != strings.ToUpper(string(l)) {
 			continue
 		}
-		dir := filepath.Dir(filepath.Join(m.Dir, filepath.FromSlash(strings.ReplaceAll(rest, `\`, "/"))))
+		winDir := strings.TrimRight(rest[:strings.LastIndex(rest, `\`)+1], `\`)
+		dir := filepath.Join(m.Dir, filepath.FromSlash(strings.ReplaceAll(winDir, `\`, "/")))
 		_ = e.logFile.Sync()
 		data, err := os.ReadFile(BootLogPath)
 		if err != nil {
-			return
+			return ""
 		}
-		if err := os.MkdirAll(dir, 0o755); err == nil {
-			if err := os.WriteFile(filepath.Join(dir, DestLogName), data, 0o644); err != nil {
-				e.logf("copy the boot log to %s: %v", dir, err)
-			}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			e.logf("copy the boot log to %s: %v", dir, err)
+			return ""
 		}
+		if err := os.WriteFile(filepath.Join(dir, DestLogName), data, 0o644); err != nil {
+			e.logf("copy the boot log to %s: %v", dir, err)
+			return ""
+		}
+		return m.Letter + ":" + winDir + `\` + DestLogName
 	}
+	return ""
 }
 
 // reap collects exited orphans (PID 1 inherits them).
@@ -650,8 +656,8 @@ func (e *env) failureScreen(rep *Report) {
 	e.say("What failed: %s", stageWords[rep.Stage])
 	e.say("  %s", rep.Error)
 	e.say("Logs: %s (this environment)", BootLogWin)
-	if rep.Destination != "" && rep.Stage == "agent" {
-		e.say("      %s.log (the capture), and a copy of the boot log beside it", rep.Destination)
+	if rep.BootLogCopy != "" {
+		e.say("      %s.log (the capture), and a copy of the boot log: %s", rep.Destination, rep.BootLogCopy)
 	}
 	e.say("=========================================================")
 }
