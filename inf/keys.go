@@ -20,6 +20,7 @@ const (
 	KeyOverwrite               = "Overwrite"
 	KeyCompression             = "Compression"
 	KeyCheckIntegrity          = "CheckIntegrity"
+	KeyFinish                  = "Finish"
 	KeyUploadToWDSServer       = "UploadToWDSServer"
 	KeyWDSServerName           = "WDSServerName"
 	KeyWDSImageGroup           = "WDSImageGroup"
@@ -54,6 +55,7 @@ var knownKeys = []keyDef{
 	{SectionCapture, KeyOverwrite},
 	{SectionCapture, KeyCompression},
 	{SectionCapture, KeyCheckIntegrity},
+	{SectionCapture, KeyFinish},
 	{SectionWDS, KeyUploadToWDSServer},
 	{SectionWDS, KeyWDSServerName},
 	{SectionWDS, KeyWDSImageGroup},
@@ -130,6 +132,12 @@ func (s *Settings) Set(key, value string) error {
 			return fmt.Errorf("invalid value %s: allowed values are XPRESS, LZX, None", quoteValue(value))
 		}
 		s.Compression = c
+	case KeyFinish:
+		f, err := ParseFinish(value)
+		if err != nil {
+			return err
+		}
+		s.Finish = f
 	case KeyVolumeToCapture:
 		s.VolumeToCapture = normalizeVolume(value)
 	case KeySystemRoot:
@@ -168,6 +176,8 @@ func (s *Settings) reset(key string) {
 		s.Overwrite = d.Overwrite
 	case KeyCompression:
 		s.Compression = d.Compression
+	case KeyFinish:
+		s.Finish = ""
 	case KeyVolumeToCapture:
 		s.VolumeToCapture = ""
 	case KeySystemRoot:
@@ -207,6 +217,8 @@ func (s *Settings) Value(key string) string {
 		return s.Overwrite.String()
 	case KeyCompression:
 		return compressionName(s.Compression)
+	case KeyFinish:
+		return s.Finish
 	case KeyVolumeToCapture:
 		return s.VolumeToCapture
 	case KeySystemRoot:
@@ -242,4 +254,26 @@ func compressionName(c images.Compression) string {
 		return "None"
 	}
 	return c.String()
+}
+
+// Finish values: what the capture environment does after a successful
+// capture.
+const (
+	FinishShutdown = "Shutdown" // power off
+	FinishReboot   = "Reboot"
+	FinishPrompt   = "Prompt" // show the result and wait for the technician
+)
+
+// ParseFinish parses Shutdown (or PowerOff), Reboot or Prompt,
+// case-insensitively, and returns the canonical spelling.
+func ParseFinish(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "shutdown", "poweroff":
+		return FinishShutdown, nil
+	case "reboot", "restart":
+		return FinishReboot, nil
+	case "prompt":
+		return FinishPrompt, nil
+	}
+	return "", fmt.Errorf("invalid value %s: allowed values are Shutdown, Reboot, Prompt", quoteValue(v))
 }

@@ -81,3 +81,25 @@ func TestCanonicalKey(t *testing.T) {
 		t.Error("a misspelt key is canonical")
 	}
 }
+
+func TestFinishKey(t *testing.T) {
+	s, _, err := Parse([]byte("[Capture]\r\nFinish=poweroff\r\n"), "f.inf")
+	if err != nil || s.Finish != FinishShutdown || s.Value(KeyFinish) != "Shutdown" || !s.Has(KeyFinish) {
+		t.Fatalf("Finish=poweroff: %q, %v", s.Finish, err)
+	}
+	if _, _, err := Parse([]byte("[Capture]\r\nFinish=later\r\n"), "f.inf"); err == nil || !strings.Contains(err.Error(), "Shutdown, Reboot, Prompt") {
+		t.Errorf("Finish=later: %v", err)
+	}
+	var b strings.Builder
+	s.Finish = FinishReboot
+	if err := s.Write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := Parse([]byte(b.String()), "w.inf")
+	if err != nil || back.Finish != FinishReboot {
+		t.Errorf("round trip: %q, %v\n%s", back.Finish, err, b.String())
+	}
+	if d := Default(); d.Finish != "" || d.Value(KeyFinish) != "" {
+		t.Errorf("default Finish %q", d.Finish)
+	}
+}

@@ -33,8 +33,9 @@
 //	Password=...
 //	DeleteLocalWimOnSuccess=No
 //
-// Compression and CheckIntegrity are wdscapture extensions; the stock file
-// has neither (WDS always used XPRESS). [ExclusionException] has the meaning
+// Compression, CheckIntegrity and Finish (Shutdown, Reboot or Prompt: what
+// the capture environment does after a successful capture) are wdscapture
+// extensions; the stock file has none of them (WDS always used XPRESS). [ExclusionException] has the meaning
 // of DISM's WimScript.ini.
 //
 // Syntax, as Windows' profile readers accept it: section names, key names and
@@ -180,6 +181,10 @@ type Settings struct {
 	// CheckIntegrity writes and verifies an integrity table (extension;
 	// default true).
 	CheckIntegrity bool
+	// Finish is what the capture environment does after a successful
+	// capture (extension): FinishShutdown, FinishReboot or FinishPrompt;
+	// "" means Shutdown when unattended and Prompt otherwise.
+	Finish string
 
 	// Exclusions are the [ExclusionList] patterns as written, with
 	// %SYSTEMROOT% not yet expanded (see ExclusionPatterns). Without an

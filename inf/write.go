@@ -9,7 +9,7 @@ import (
 
 // Write writes the settings as a WDSCapture.inf (UTF-8, CRLF line ends) that
 // Parse reads back to the same settings. Every key is written, including the
-// extensions Compression and CheckIntegrity; [ExclusionList] is always
+// extensions Compression and CheckIntegrity (Finish when set); [ExclusionList] is always
 // written, so an empty list stays empty. The password is written only when
 // includePassword is true; otherwise Password is left empty. Write refuses
 // settings that do not pass Validate.
@@ -34,6 +34,9 @@ func (s *Settings) Write(w io.Writer, includePassword bool) error {
 	kv(KeyOverwrite, s.Overwrite.String())
 	kv(KeyCompression, compressionName(s.Compression))
 	kv(KeyCheckIntegrity, yesNo(s.CheckIntegrity))
+	if s.Finish != "" {
+		kv(KeyFinish, s.Finish)
+	}
 	line("")
 	line("[" + SectionExclusionList + "]")
 	for _, p := range s.Exclusions {

@@ -49,8 +49,8 @@ type Config struct {
 	// (D:\capture\WDSCapture.inf). "" looks in X:\Windows\System32.
 	INF string
 	// Finish is wds.finish=: what to do after a successful capture; ""
-	// leaves it to the INF's default (shutdown when unattended, prompt
-	// otherwise).
+	// leaves it to the INF's Finish= key, whose default is shutdown when
+	// unattended and prompt otherwise.
 	Finish Action
 	// OnFailure is wds.onfailure=: prompt (default) shows the failure
 	// screen; shutdown and reboot are for unattended labs.

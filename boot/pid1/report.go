@@ -29,6 +29,8 @@ type Report struct {
 	Console     string `json:"console"`
 	Destination string `json:"destination,omitempty"` // DestinationFile as the INF gives it
 	Unattended  bool   `json:"unattended"`
+	// Finish is the INF's Finish= (Shutdown, Reboot, Prompt or "").
+	Finish string `json:"finish,omitempty"`
 	// Drives are the drive-table lines.
 	Drives  []string    `json:"drives"`
 	Mounts  []string    `json:"mounts,omitempty"` // "D: /dev/vdb1 ntfs3 /mnt/d"

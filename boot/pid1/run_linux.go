@@ -414,6 +414,7 @@ func (e *env) attempt(n int) *Report {
 	if settings != nil {
 		rep.Destination = settings.DestinationFile
 		rep.Unattended = settings.Unattended
+		rep.Finish = settings.Finish
 	}
 	plans, planErr := PlanMounts(disks, settings)
 	src := sourceLetter(disks, settings)
@@ -630,7 +631,10 @@ func (e *env) conclude(rep *Report) bool {
 		}
 	}
 	if rep.Result == "ok" {
-		action := e.cfg.Finish
+		action := e.cfg.Finish // the command line first, then the INF's Finish=
+		if action == "" && rep.Finish != "" {
+			action, _ = ParseAction(rep.Finish)
+		}
 		if action == "" {
 			action = ActionPrompt
 			if rep.Unattended {
