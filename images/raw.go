@@ -146,7 +146,7 @@ func (r *Reader) CheckMetadata(index int) error {
 	if err != nil {
 		return err
 	}
-	err = c.copy(context.Background(), r.f, r.metas[index-1], discardAt{}, 0, func(uint64) {})
+	_, err = c.copy(context.Background(), r.f, r.metas[index-1], discardAt{}, 0, func(uint64) {}, nil)
 	var be *BlobError
 	if errors.As(err, &be) {
 		be.Metadata = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,16 @@ type RawOptions struct {
 	// Progress, when set, is called (from several goroutines, never at
 	// once) with the stored bytes a CopyBlobs call has copied and its total.
 	Progress func(done, total uint64)
+	// Known, when set, returns the SHA-256 of a stream's stored bytes as
+	// they were when its data was last checked (the image store records
+	// it). A stream with one is checked by comparing the copied bytes'
+	// SHA-256 with it, which is much cheaper than decompressing; only
+	// when they differ is the data itself checked.
+	Known func(hash [20]byte, storedSize uint64) ([32]byte, bool)
+	// Copied, when set, is called (from several goroutines, never at
+	// once) for each stream copied and checked, with the SHA-256 of its
+	// stored bytes.
+	Copied func(hash [20]byte, storedSize uint64, digest [32]byte)
 	// Stage, when set, is called at the steps of a write: "blob" after
 	// each resource copied, "tables" once the blob table, XML data and
 	// integrity table are written and synced but the header is not, and
@@ -237,6 +248,32 @@ func (w *RawWriter) copyAll(ctx context.Context, jobs []copyJob) error {
 	defer cancel()
 	var firstErr error
 	var errMu sync.Mutex
+	// Write back as the copy goes, so the sync before the header does not
+	// wait for all of it: a goroutine syncs whenever syncEvery more bytes
+	// have been copied.
+	syncNow := make(chan struct{}, 1)
+	syncDone := make(chan error, 1)
+	go func() {
+		var err error
+		for range syncNow {
+			if err == nil {
+				err = w.f.Sync()
+			}
+		}
+		syncDone <- err
+	}()
+	var unsynced atomic.Uint64
+	onBytes0 := onBytes
+	onBytes = func(n uint64) {
+		onBytes0(n)
+		if unsynced.Add(n) >= syncEvery {
+			unsynced.Store(0)
+			select {
+			case syncNow <- struct{}{}:
+			default: // a sync is pending already
+			}
+		}
+	}
 	ch := make(chan copyJob)
 	var wg sync.WaitGroup
 	for range threads {
@@ -246,7 +283,19 @@ func (w *RawWriter) copyAll(ctx context.Context, jobs []copyJob) error {
 			c, err := newCopier(w.comp)
 			for j := range ch {
 				if err == nil {
-					err = c.copy(ctx, j.from.f, j.src, w.f, int64(j.dst.res.Offset), onBytes)
+					var known *[32]byte
+					if w.opts.Known != nil {
+						if d, ok := w.opts.Known(j.src.hash, j.src.res.StoredSize); ok {
+							known = &d
+						}
+					}
+					var digest [32]byte
+					digest, err = c.copy(ctx, j.from.f, j.src, w.f, int64(j.dst.res.Offset), onBytes, known)
+					if err == nil && w.opts.Copied != nil {
+						progMu.Lock()
+						w.opts.Copied(j.src.hash, j.src.res.StoredSize, digest)
+						progMu.Unlock()
+					}
 				}
 				if err == nil && w.opts.Stage != nil {
 					w.opts.Stage("blob")
@@ -273,11 +322,18 @@ func (w *RawWriter) copyAll(ctx context.Context, jobs []copyJob) error {
 	}
 	close(ch)
 	wg.Wait()
+	close(syncNow)
+	if err := <-syncDone; err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("sync: %w", err)
+	}
 	if firstErr != nil {
 		return firstErr
 	}
 	return ctx.Err()
 }
+
+// syncEvery is how many bytes a copy writes between two syncs.
+const syncEvery = 64 << 20
 
 // CopyImage adds image index of src: its metadata resource copied as it
 // is stored (its SHA-1 checked on the copied bytes) and info as its XML
@@ -299,7 +355,7 @@ func (w *RawWriter) CopyImage(ctx context.Context, src *Reader, index int, info 
 	w.pos += int64(sm.res.StoredSize)
 	c, err := newCopier(w.comp)
 	if err == nil {
-		err = c.copy(ctx, src.f, sm, w.f, int64(nb.res.Offset), func(uint64) {})
+		_, err = c.copy(ctx, src.f, sm, w.f, int64(nb.res.Offset), func(uint64) {}, nil)
 	}
 	if err != nil {
 		var be *BlobError
@@ -361,9 +417,13 @@ func (w *RawWriter) Commit() error {
 		w.hdr.BootMeta = w.metas[w.hdr.BootIndex-1].res
 	}
 	w.hdr.Flags &^= hdrFlagWriteInProgress
-	// Everything the new header names must be on disk before it is.
-	if err := w.f.Sync(); err != nil {
-		return err
+	// In place, everything the new header names must be on disk before
+	// it is. A new file is the caller's to sync and rename into place, so
+	// the order within it does not matter and one sync at the end does.
+	if w.appendTo {
+		if err := w.f.Sync(); err != nil {
+			return err
+		}
 	}
 	stage("tables")
 	if _, err := w.f.WriteAt(w.hdr.marshal(), 0); err != nil {
@@ -409,12 +469,51 @@ func newCopier(comp Compression) (*copier, error) {
 	return &copier{comp: comp, buf: make([]byte, rawPiece), sc: sc}, nil
 }
 
-// copy copies resource b of src, as stored, to dst at off, and checks
-// that the data it decompresses from the copied bytes has b's SHA-1 and
-// size. onBytes is told of each piece's stored bytes.
-func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.WriterAt, off int64, onBytes func(uint64)) error {
-	fail := func(err error) error { return &BlobError{Hash: b.hash, Err: err} }
+// copy copies resource b of src, as stored, to dst at off, and returns
+// the SHA-256 of the stored bytes. With known nil it checks that the data
+// it decompresses from the copied bytes has b's SHA-1 and size. With known
+// set (the SHA-256 of the stored bytes when they were last checked) it
+// compares the copied bytes' SHA-256 with it instead, and checks the data
+// the first way only when they differ. onBytes is told of each piece's
+// stored bytes.
+func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.WriterAt, off int64, onBytes func(uint64), known *[32]byte) ([32]byte, error) {
+	if known == nil {
+		return c.copyChecked(ctx, src, b, dst, off, onBytes)
+	}
+	var sum [32]byte
+	d := sha256.New()
+	res := b.res
+	for pos := uint64(0); pos < res.StoredSize; {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		n := min(uint64(len(c.buf)), res.StoredSize-pos)
+		p := c.buf[:n]
+		if _, err := src.ReadAt(p, int64(res.Offset+pos)); err != nil {
+			return sum, &BlobError{Hash: b.hash, Err: fmt.Errorf("read %d bytes at offset %d: %w", n, res.Offset+pos, err)}
+		}
+		d.Write(p)
+		if _, err := dst.WriteAt(p, off+int64(pos)); err != nil {
+			return sum, fmt.Errorf("write at offset %d: %w", off+int64(pos), err)
+		}
+		pos += n
+		onBytes(n)
+	}
+	d.Sum(sum[:0])
+	if sum == *known {
+		return sum, nil
+	}
+	// Not the bytes that were checked: damaged, or a record that is out of
+	// date. Check the data itself.
+	return c.copyChecked(ctx, src, b, discardAt{}, 0, func(uint64) {})
+}
+
+// copyChecked is copy without a known digest.
+func (c *copier) copyChecked(ctx context.Context, src io.ReaderAt, b *blob, dst io.WriterAt, off int64, onBytes func(uint64)) ([32]byte, error) {
+	var digest [32]byte
+	fail := func(err error) ([32]byte, error) { return digest, &BlobError{Hash: b.hash, Err: err} }
 	h := sha1.New()
+	d := sha256.New()
 	res := b.res
 	if !res.compressed() {
 		if res.StoredSize != res.Size {
@@ -422,7 +521,7 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 		}
 		for pos := uint64(0); pos < res.Size; {
 			if err := ctx.Err(); err != nil {
-				return err
+				return digest, err
 			}
 			n := min(uint64(len(c.buf)), res.Size-pos)
 			p := c.buf[:n]
@@ -430,8 +529,9 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 				return fail(fmt.Errorf("read %d bytes at offset %d: %w", n, res.Offset+pos, err))
 			}
 			h.Write(p)
+			d.Write(p)
 			if _, err := dst.WriteAt(p, off+int64(pos)); err != nil {
-				return fmt.Errorf("write at offset %d: %w", off+int64(pos), err)
+				return digest, fmt.Errorf("write at offset %d: %w", off+int64(pos), err)
 			}
 			pos += n
 			onBytes(n)
@@ -448,8 +548,9 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 			if _, err := src.ReadAt(c.buf[:n], int64(res.Offset+pos)); err != nil {
 				return fail(fmt.Errorf("read chunk table: %w", err))
 			}
+			d.Write(c.buf[:n])
 			if _, err := dst.WriteAt(c.buf[:n], off+int64(pos)); err != nil {
-				return fmt.Errorf("write at offset %d: %w", off+int64(pos), err)
+				return digest, fmt.Errorf("write at offset %d: %w", off+int64(pos), err)
 			}
 			pos += n
 		}
@@ -457,7 +558,7 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 		nchunks := uint64(len(rr.starts) - 1)
 		for i := uint64(0); i < nchunks; {
 			if err := ctx.Err(); err != nil {
-				return err
+				return digest, err
 			}
 			// As many whole chunks as fit in the buffer (at least one).
 			j := i + 1
@@ -485,8 +586,9 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 					h.Write(out)
 				}
 			}
+			d.Write(p)
 			if _, err := dst.WriteAt(p, off+int64(tbl+lo)); err != nil {
-				return fmt.Errorf("write at offset %d: %w", off+int64(tbl+lo), err)
+				return digest, fmt.Errorf("write at offset %d: %w", off+int64(tbl+lo), err)
 			}
 			onBytes(hi - lo)
 			i = j
@@ -497,5 +599,6 @@ func (c *copier) copy(ctx context.Context, src io.ReaderAt, b *blob, dst io.Writ
 	if sum != b.hash {
 		return fail(fmt.Errorf("SHA-1 mismatch: the data hashes to %x", sum))
 	}
-	return nil
+	d.Sum(digest[:0])
+	return digest, nil
 }

@@ -287,6 +287,7 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 	if err := rw.commit(); err != nil {
 		return nil, err
 	}
+	s.recordDigests(g, rw.digests, rw.nf != nil)
 
 	// The image's read filter goes in before the image appears, so that
 	// it is never visible without it.
@@ -308,6 +309,22 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 	s.log.Info("image "+verb, "group", g, "file", fileName, "name", res.Info.Name,
 		"new_streams", res.NewStreams, "new_bytes", res.NewBytes, "shared_streams", res.SharedStreams)
 	return res, nil
+}
+
+// recordDigests adds the digests of streams just stored in res.rwm to the
+// group's record (replacing it when res.rwm is new). A failure only costs
+// later exports time, so it is logged, not returned.
+func (s *Store) recordDigests(g string, added digests, fresh bool) {
+	d := digests{}
+	if !fresh {
+		d = s.loadDigests(g)
+	}
+	for k, v := range added {
+		d[k] = v
+	}
+	if err := s.saveDigests(g, d); err != nil {
+		s.log.Warn("cannot record the new streams' digests; exports will check their data instead", "group", g, "err", err)
+	}
 }
 
 // setImageFilter records the read filter of the image fileName: filter
@@ -378,13 +395,18 @@ type resourceWriter struct {
 	nf    NewFile    // when making a new one
 	done  bool
 	where string
+	// digests are those of the streams copied (see DigestsFile).
+	digests digests
 }
 
 func (s *Store) openResourceWriter(g string, comp images.Compression, inUse bool, progress func(Progress)) (*resourceWriter, error) {
-	rw := &resourceWriter{s: s, g: g, where: s.st.Where(g, ResourceFile)}
+	rw := &resourceWriter{s: s, g: g, where: s.st.Where(g, ResourceFile), digests: digests{}}
 	opts := images.RawOptions{
 		Progress: func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
 		Stage:    func(st string) { crashPoint(stageName(st)) },
+		Copied: func(h [20]byte, stored uint64, d [32]byte) {
+			rw.digests[digestKey{h, stored}] = d
+		},
 	}
 	upd, err := s.st.Update(g, ResourceFile)
 	switch {

@@ -377,8 +377,11 @@ func (s *Store) Optimize(ctx context.Context, group string, progress func(Progre
 		return nil, fmt.Errorf("create %s: %w", s.st.Where(g, ResourceFile), err)
 	}
 	defer nf.Abort()
+	known, kept := s.loadDigests(g), digests{}
 	w, err := images.NewRawWriter(nf, gs.res.Compression(), images.RawOptions{
 		Progress: func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
+		Known:    known.known,
+		Copied:   func(h [20]byte, stored uint64, d [32]byte) { kept[digestKey{h, stored}] = d },
 	})
 	if err != nil {
 		return nil, err
@@ -394,6 +397,7 @@ func (s *Store) Optimize(ctx context.Context, group string, progress func(Progre
 	if err := nf.Commit(); err != nil {
 		return nil, fmt.Errorf("replace %s: %w", s.st.Where(g, ResourceFile), err)
 	}
+	s.recordDigests(g, kept, true)
 	if f, err := s.st.Open(g, ResourceFile); err == nil {
 		out.After = f.Size()
 		f.Close()

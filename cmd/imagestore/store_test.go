@@ -292,7 +292,7 @@ func TestCrashAtEveryStage(t *testing.T) {
 	one := capture(t, dir, "one", 0, images.CompressXPRESS)
 	two := capture(t, dir, "two", 1, images.CompressXPRESS)
 	addStages := []string{"add:locked", "add:blob", "add:blob#2", "add:blobs", "add:metadata", "rwm:tables", "rwm:header",
-		"add:settings", "storage:before-rename", "storage:before-rename#2", "add:published"}
+		"add:settings", "storage:before-rename", "storage:before-rename#2", "storage:before-rename#3", "add:published"}
 	check := func(t *testing.T, root string, want map[string]string) {
 		t.Helper()
 		if r := runStore(t, nil, "verify", "G", "--root", root, "--quiet"); r.code != 0 {
