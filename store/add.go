@@ -90,7 +90,7 @@ func (s *Store) Replace(ctx context.Context, group, image string, src *images.Re
 	return s.add(ctx, group, src, srcName, opts, image)
 }
 
-func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcName string, opts AddOptions, replace string) (*AddResult, error) {
+func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcName string, opts AddOptions, replace string) (res *AddResult, err error) {
 	progress := func(p Progress) {
 		if opts.Progress != nil {
 			opts.Progress(p)
@@ -132,19 +132,15 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 		}
 	}
 
-	// The group.
-	res := &AddResult{}
-	var g string
-	var err error
-	if opts.CreateGroup && replace == "" {
-		g, res.GroupCreated, err = s.ensureGroup(ctx, group)
-	} else {
-		g, err = s.resolveGroup(group)
-	}
-	if err != nil {
+	// The group: it must exist, or (CreateGroup) at least have a valid
+	// name; it is created only once the source has passed the checks
+	// below, so that a damaged WIM leaves no empty group behind.
+	res = &AddResult{}
+	create := opts.CreateGroup && replace == ""
+	g, err := s.resolveGroup(group)
+	if err != nil && !(create && errors.Is(err, ErrNotFound)) {
 		return nil, err
 	}
-	res.Group = g
 
 	// Checks that need no lock: the source's integrity and metadata.
 	if src.HasIntegrity() {
@@ -160,6 +156,21 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 		return nil, &DamagedError{File: srcName, Err: err}
 	}
 	streams := images.ImageStreams(img)
+
+	if create {
+		if g, res.GroupCreated, err = s.ensureGroup(ctx, group); err != nil {
+			return nil, err
+		}
+		if res.GroupCreated {
+			// Runs after the group lock below is released.
+			defer func() {
+				if err != nil {
+					s.dropEmptyGroup(g)
+				}
+			}()
+		}
+	}
+	res.Group = g
 
 	unlock, err := s.lock(ctx, g)
 	if err != nil {
@@ -309,6 +320,38 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 	s.log.Info("image "+verb, "group", g, "file", fileName, "name", res.Info.Name,
 		"new_streams", res.NewStreams, "new_bytes", res.NewBytes, "shared_streams", res.SharedStreams)
 	return res, nil
+}
+
+// dropEmptyGroup removes a group that an add created and then failed to
+// add to, if it still holds nothing but its settings.
+func (s *Store) dropEmptyGroup(g string) {
+	ctx := context.Background()
+	unlockStore, err := s.lock(ctx, "")
+	if err != nil {
+		return
+	}
+	defer unlockStore()
+	unlock, err := s.lock(ctx, g)
+	if err != nil {
+		return
+	}
+	files, err := s.st.Files(g)
+	if err != nil {
+		unlock()
+		return
+	}
+	for _, f := range files {
+		if f.Name != SettingsFile {
+			unlock()
+			return
+		}
+	}
+	defer unlock()
+	if err := s.st.RemoveGroup(g); err != nil {
+		s.log.Warn("cannot remove the group a failed add created", "group", g, "err", err)
+		return
+	}
+	s.log.Info("removed the group a failed add created", "group", g)
 }
 
 // recordDigests adds the digests of streams just stored in res.rwm to the

@@ -131,6 +131,22 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// RemoveGroup implements Storage: the folder is renamed to a hidden name
+// (so it disappears at once), then removed.
+func (l *LocalStorage) RemoveGroup(group string) error {
+	tmp, err := os.MkdirTemp(l.images, ".del-group-*")
+	if err != nil {
+		return err
+	}
+	gone := filepath.Join(tmp, "g")
+	if err := os.Rename(l.dir(group), gone); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(l.images)
+	return os.RemoveAll(tmp)
+}
+
 // Files implements Storage.
 func (l *LocalStorage) Files(group string) ([]FileInfo, error) {
 	ents, err := os.ReadDir(l.dir(group))

@@ -25,6 +25,9 @@ type Storage interface {
 	// file with the given content. It fails with fs.ErrExist if the
 	// group exists.
 	CreateGroup(group string, settings []byte) error
+	// RemoveGroup deletes a group and everything in it at once (the
+	// caller has checked that it holds nothing of value).
+	RemoveGroup(group string) error
 	// Files lists the group's first-level files (never its subfolders
 	// or their contents, and never the storage's own temporary files).
 	Files(group string) ([]FileInfo, error)
