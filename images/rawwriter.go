@@ -42,6 +42,13 @@ type RawOptions struct {
 	// once) for each stream copied and checked, with the SHA-256 of its
 	// stored bytes.
 	Copied func(hash [20]byte, storedSize uint64, digest [32]byte)
+	// TableSlack leaves room after a blob table written at the end of the
+	// file (as much again as the table and a quarter), so that the next
+	// append can put its new table there instead of at the end: a file
+	// that grows by appends then grows by the new data alone. Appends put
+	// their table in any such unused room (never where the current header
+	// points) when there is no integrity table to keep at the end.
+	TableSlack bool
 	// Stage, when set, is called at the steps of a write: "blob" after
 	// each resource copied, "tables" once the blob table, XML data and
 	// integrity table are written and synced but the header is not, and
@@ -71,7 +78,14 @@ type RawWriter struct {
 	start    int64 // where this writer's data begins
 	appendTo bool
 	done     bool
+	// gaps are the ranges of an appended file that its header does not
+	// refer to (room left for tables, old tables, interrupted writes'
+	// leftovers), by offset.
+	gaps []gap
 }
+
+// gap is an unreferenced range [off, end) of the file.
+type gap struct{ off, end int64 }
 
 // NewRawWriter starts a new WIM in f, which must be empty. The header
 // stays all zeros (not a WIM) until Commit.
@@ -104,9 +118,11 @@ func AppendRaw(f RawFile, size int64, opts RawOptions) (*RawWriter, error) {
 	}
 	w := &RawWriter{f: f, opts: opts, comp: r.comp, hdr: *r.hdr, byHash: map[[20]byte]*blob{}, appendTo: true}
 	w.images = append([]ImageInfo(nil), r.images...)
-	end := int64(headerSize)
+	used := []gap{{0, headerSize}}
 	for _, rh := range []resHdr{r.hdr.BlobTable, r.hdr.XML, r.hdr.Integrity, r.hdr.BootMeta} {
-		end = max(end, int64(rh.Offset+rh.StoredSize))
+		if rh.StoredSize > 0 {
+			used = append(used, gap{int64(rh.Offset), int64(rh.Offset + rh.StoredSize)})
+		}
 	}
 	for _, b := range r.blobList {
 		nb := *b
@@ -116,10 +132,37 @@ func AppendRaw(f RawFile, size int64, opts RawOptions) (*RawWriter, error) {
 		} else if _, dup := w.byHash[nb.hash]; !dup {
 			w.byHash[nb.hash] = &nb
 		}
-		end = max(end, int64(nb.res.Offset+nb.res.StoredSize))
+		used = append(used, gap{int64(nb.res.Offset), int64(nb.res.Offset + nb.res.StoredSize)})
 	}
-	w.pos, w.start = end, end
+	// New data goes at the end of the file; what lies between the ranges
+	// the header refers to (and after the last) is free for the table.
+	sort.Slice(used, func(i, j int) bool { return used[i].off < used[j].off })
+	var at int64
+	for _, u := range used {
+		if u.off > at {
+			w.gaps = append(w.gaps, gap{at, u.off})
+		}
+		at = max(at, u.end)
+	}
+	if size > at {
+		w.gaps = append(w.gaps, gap{at, size})
+	}
+	w.pos, w.start = max(size, at), size
 	return w, nil
+}
+
+// tableSpot returns where an append can put n bytes of tables without
+// growing the file: the first unreferenced range that holds them.
+func (w *RawWriter) tableSpot(n int64) (int64, bool) {
+	if !w.appendTo || w.opts.Integrity {
+		return 0, false
+	}
+	for _, g := range w.gaps {
+		if g.end-g.off >= n {
+			return g.off, true
+		}
+	}
+	return 0, false
 }
 
 // Compression returns the compression type of the WIM being written.
@@ -385,6 +428,12 @@ func (w *RawWriter) Commit() error {
 	}
 	table := marshalBlobTable(w.blobs)
 	tableOff := w.pos
+	// The XML data's TOTALBYTES is its offset: size it for any offset.
+	need := int64(len(table) + len(marshalXML(w.images, 1<<62)))
+	inGap := false
+	if off, ok := w.tableSpot(need); ok {
+		tableOff, inGap = off, true
+	}
 	if _, err := w.f.WriteAt(table, tableOff); err != nil {
 		return fmt.Errorf("write blob table: %w", err)
 	}
@@ -396,6 +445,9 @@ func (w *RawWriter) Commit() error {
 	}
 	w.hdr.XML = resHdr{StoredSize: uint64(len(xmlData)), Offset: uint64(xmlOff), Size: uint64(len(xmlData))}
 	end := xmlOff + int64(len(xmlData))
+	if inGap {
+		end = w.pos
+	}
 	w.hdr.Integrity = resHdr{}
 	if w.opts.Integrity {
 		tbl, err := computeIntegrity(w.f, headerSize, tableOff+int64(len(table)))
@@ -407,6 +459,11 @@ func (w *RawWriter) Commit() error {
 		}
 		w.hdr.Integrity = resHdr{StoredSize: uint64(len(tbl)), Offset: uint64(end), Size: uint64(len(tbl))}
 		end += int64(len(tbl))
+	}
+	if !inGap && w.opts.TableSlack && !w.opts.Integrity {
+		// Room for the next append's table; a hole, where the file
+		// system allows it, until it is written.
+		end += need + need/4 + 4096
 	}
 	w.hdr.ImageCount = uint32(len(w.images))
 	w.hdr.BootMeta = resHdr{}

@@ -100,6 +100,8 @@ func (s *Store) add(ctx context.Context, group string, src *images.Reader, srcNa
 	index := opts.Index
 	srcImages := src.Images()
 	switch {
+	case len(srcImages) == 0:
+		return nil, fmt.Errorf("%s holds no image (a resource-only WIM such as a res.rwm?)", srcName)
 	case index == 0 && len(srcImages) == 1:
 		index = 1
 	case index == 0:
@@ -445,8 +447,9 @@ type resourceWriter struct {
 func (s *Store) openResourceWriter(g string, comp images.Compression, inUse bool, progress func(Progress)) (*resourceWriter, error) {
 	rw := &resourceWriter{s: s, g: g, where: s.st.Where(g, ResourceFile), digests: digests{}}
 	opts := images.RawOptions{
-		Progress: func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
-		Stage:    func(st string) { crashPoint(stageName(st)) },
+		Progress:   func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
+		Stage:      func(st string) { crashPoint(stageName(st)) },
+		TableSlack: true,
 		Copied: func(h [20]byte, stored uint64, d [32]byte) {
 			rw.digests[digestKey{h, stored}] = d
 		},

@@ -379,9 +379,10 @@ func (s *Store) Optimize(ctx context.Context, group string, progress func(Progre
 	defer nf.Abort()
 	known, kept := s.loadDigests(g), digests{}
 	w, err := images.NewRawWriter(nf, gs.res.Compression(), images.RawOptions{
-		Progress: func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
-		Known:    known.known,
-		Copied:   func(h [20]byte, stored uint64, d [32]byte) { kept[digestKey{h, stored}] = d },
+		Progress:   func(done, total uint64) { progress(Progress{Phase: "copy", Done: done, Total: total}) },
+		Known:      known.known,
+		TableSlack: true,
+		Copied:     func(h [20]byte, stored uint64, d [32]byte) { kept[digestKey{h, stored}] = d },
 	})
 	if err != nil {
 		return nil, err
