@@ -109,7 +109,9 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 			}
 			all = append(all, n.ino)
 		}
-		if n.e.IsDir() {
+		// As wimlib and DISM count them: a reparse point is a file even
+		// with the directory attribute (a directory symlink, a junction).
+		if n.e.IsDir() && n.e.Attributes&volume.AttrReparsePoint == 0 {
 			info.DirCount++
 		} else {
 			info.FileCount++
