@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wdscapture/wdscapture/internal/testcorpus"
 )
 
 var levels = []int{LevelFast, LevelDefault, LevelHigh}
@@ -373,30 +373,20 @@ func TestCompressRealFiles(t *testing.T) {
 	}
 }
 
-// realFiles returns up to about limit bytes of files from the Go tree.
+// realFiles returns about limit bytes of generated Windows-like files
+// (internal/testcorpus): x86-64 code in a PE file, C source, prose, XML,
+// a log and a registry hive, the same with every toolchain.
 func realFiles(t testing.TB, limit int) [][]byte {
 	t.Helper()
-	root := filepath.Join(runtimeGOROOT(), "src", "net", "http")
-	var files [][]byte
-	total := 0
-	_ = filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
-		if err != nil || de.IsDir() || total >= limit {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err == nil {
-			files = append(files, b)
-			total += len(b)
-		}
-		return nil
-	})
-	if exe, err := os.ReadFile(filepath.Join(runtimeGOROOT(), "pkg", "tool", "linux_amd64", "vet")); err == nil {
-		files = append(files, exe[:min(len(exe), limit/2)])
+	part := limit / 8
+	return [][]byte{
+		testcorpus.PE(1, 3*part),
+		testcorpus.Source(2, part),
+		testcorpus.Prose(3, part),
+		testcorpus.XML(4, part/2),
+		testcorpus.Log(5, part/2),
+		testcorpus.Hive(6, part/1000),
 	}
-	if len(files) == 0 {
-		t.Skip("no Go source tree found")
-	}
-	return files
 }
 
 // TestNoAllocations checks that compressing and decompressing a chunk, once
