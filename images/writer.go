@@ -75,6 +75,8 @@ type Writer struct {
 	out      *output
 	appendTo bool
 	origSize int64
+	oldHdr   []byte // the header bytes an append started from
+	hdrDirty bool   // Commit has begun to overwrite oldHdr
 	opts     Options
 	log      *slog.Logger
 	hdr      header
@@ -163,7 +165,11 @@ func Append(path string, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}
-	w := &Writer{path: path, f: f, opts: opts, appendTo: true, origSize: st.Size()}
+	w := &Writer{path: path, f: f, opts: opts, appendTo: true, origSize: st.Size(), oldHdr: make([]byte, headerSize)}
+	if _, err := f.ReadAt(w.oldHdr, 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("append to %s: read the header: %w", path, err)
+	}
 	w.init()
 	w.hdr = hdr
 	w.images = images
@@ -230,12 +236,46 @@ func (w *Writer) Abort() error {
 		w.out.close()
 	}
 	if w.appendTo {
-		err := w.f.Truncate(w.origSize)
-		return errors.Join(err, w.f.Close())
+		var errs []error
+		if w.hdrDirty {
+			// The new header may be written, even synced, but the
+			// commit failed: put the old one back, on disk before the
+			// data it would point at goes away.
+			if _, err := w.f.WriteAt(w.oldHdr, 0); err != nil {
+				errs = append(errs, fmt.Errorf("restore the header of %s: %w", w.path, err))
+			} else if err := w.f.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("restore the header of %s: %w", w.path, err))
+			}
+		}
+		if len(errs) == 0 {
+			errs = append(errs, w.f.Truncate(w.origSize))
+		}
+		return errors.Join(append(errs, w.f.Close())...)
 	}
 	w.f.Close()
 	return os.Remove(w.tmpPath)
 }
+
+// Test hooks of the commit (crash_test.go fails or kills the writer at
+// each stage); production leaves them as they are.
+//
+// commitStage is called as Commit reaches each stage, and its error fails
+// the commit there:
+//
+//	"tables"       blob table, XML and integrity table written, not synced
+//	               (an error stands for the fsync before the header failing)
+//	"header"       all of that synced, the header not yet written
+//	"header-sync"  the header written, not synced (an error stands for its
+//	               fsync failing)
+//	"synced"       the header synced; the file not yet truncated (append)
+//	               or renamed (create)
+//	"renamed"      a new file renamed to its name, the directory not synced
+//
+// writeHeader writes the header at offset 0; a test makes it tear.
+var (
+	commitStage = func(stage string) error { return nil }
+	writeHeader = func(f *os.File, b []byte) (int, error) { return f.WriteAt(b, 0) }
+)
 
 // report sends the progress, every time: the caller's progress component
 // throttles (one place paces every phase of a run).
@@ -315,13 +355,26 @@ func (w *Writer) commit() error {
 		return err
 	}
 	// Everything the new header points at must be on disk before it is.
-	if err := w.f.Sync(); err != nil {
-		return err
-	}
-	if _, err := w.f.WriteAt(w.hdr.marshal(), 0); err != nil {
+	if err := commitStage("tables"); err != nil {
 		return err
 	}
 	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	if err := commitStage("header"); err != nil {
+		return err
+	}
+	w.hdrDirty = true
+	if _, err := writeHeader(w.f, w.hdr.marshal()); err != nil {
+		return err
+	}
+	if err := commitStage("header-sync"); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	if err := commitStage("synced"); err != nil {
 		return err
 	}
 	if w.appendTo {
@@ -338,6 +391,9 @@ func (w *Writer) commit() error {
 	if !w.appendTo {
 		if err := os.Rename(w.tmpPath, w.path); err != nil {
 			os.Remove(w.tmpPath)
+			return err
+		}
+		if err := commitStage("renamed"); err != nil {
 			return err
 		}
 		syncDir(filepath.Dir(w.path))

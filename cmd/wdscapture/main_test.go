@@ -279,6 +279,13 @@ func TestInterrupt(t *testing.T) {
 				for !strings.Contains(e.String(), "[write]") && time.Now().Before(deadline) {
 					time.Sleep(20 * time.Millisecond)
 				}
+				if !strings.Contains(e.String(), "[write]") {
+					// Signalling a capture that never began writing
+					// would test nothing.
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("%s: the capture did not start writing within a minute:\n%s", mode, e.String())
+				}
 				time.Sleep(300 * time.Millisecond)
 				cmd.Process.Signal(sig)
 				err := cmd.Wait()
