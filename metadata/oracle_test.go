@@ -195,6 +195,14 @@ func clientSystem(h *regf.Hive) {
 	h.Key(nlsKey).SetString("InstallLanguage", "0407")
 }
 
+// lists makes fn's hive with subkey lists of kind.
+func lists(kind regf.ListKind, fn func(*regf.Hive)) func(*regf.Hive) {
+	return func(h *regf.Hive) {
+		h.Lists = kind
+		fn(h)
+	}
+}
+
 // treeCase is one generated Windows tree.
 type treeCase struct {
 	name  string
@@ -466,6 +474,17 @@ func oracleCases() []treeCase {
 				})
 			}
 			return m
+		}},
+		{"lf subkey lists (NT 4 and 2000 hives)", func(t *testing.T) map[string][]byte {
+			return std(t, "Windows", peStub(0x8664), lists(regf.ListLF, win11Software), lists(regf.ListLF, clientSystem))
+		}},
+		{"li subkey lists, 600 languages under an ri list", func(t *testing.T) map[string][]byte {
+			return std(t, "Windows", peStub(0x14C), lists(regf.ListLI, win11Software), lists(regf.ListLI, func(h *regf.Hive) {
+				clientSystem(h)
+				for i := 0; i < 600; i++ {
+					h.Key(fmt.Sprintf(`%s\y%03d-ZZ`, uiKey, i))
+				}
+			}))
 		}},
 		{"many languages (ri list)", func(t *testing.T) map[string][]byte {
 			return std(t, "Windows", peStub(0x8664), nil, func(h *regf.Hive) {

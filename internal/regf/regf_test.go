@@ -120,9 +120,62 @@ func writeHive(t *testing.T, h *Hive) (string, []byte) {
 	return p, b
 }
 
-func TestRoundTripOwnReader(t *testing.T) {
+// listKinds are the subkey list kinds every reader test runs with: lh as
+// Windows XP and later write it, lf and li as older hives hold them.
+var listKinds = []ListKind{ListLH, ListLF, ListLI}
+
+// listCells counts the cells in use in hive b by their two-letter
+// signature, for the subkey list kinds (lh, lf, li, ri).
+func listCells(t *testing.T, b []byte) map[string]int {
+	t.Helper()
+	le := binary.LittleEndian
+	counts := map[string]int{}
+	for bin := 4096; bin < len(b); {
+		if string(b[bin:bin+4]) != "hbin" {
+			t.Fatalf("no hbin at %d", bin)
+		}
+		size := int(le.Uint32(b[bin+8:]))
+		for c := bin + 32; c < bin+size; {
+			n := int(int32(le.Uint32(b[c:])))
+			if n < 0 {
+				switch sig := string(b[c+4 : c+6]); sig {
+				case "lh", "lf", "li", "ri":
+					counts[sig]++
+				}
+				n = -n
+			}
+			if n <= 0 {
+				t.Fatalf("cell at %d has size 0", c)
+			}
+			c += n
+		}
+		bin += size
+	}
+	return counts
+}
+
+// sampleHiveBytes writes the sample hive with subkey lists of kind and
+// checks that the lists are of that kind, under ri lists too.
+func sampleHiveBytes(t *testing.T, kind ListKind) (string, []byte, []wantKey) {
+	t.Helper()
 	h, keys := sampleHive(t)
-	_, b := writeHive(t, h)
+	h.Lists = kind
+	path, b := writeHive(t, h)
+	cells := listCells(t, b)
+	if cells[string(kind)] < 5 || cells["ri"] != 1 || len(cells) != 2 {
+		t.Fatalf("%s hive: list cells %v, want %s lists and one ri", kind, cells, kind)
+	}
+	return path, b, keys
+}
+
+func TestRoundTripOwnReader(t *testing.T) {
+	for _, kind := range listKinds {
+		t.Run(string(kind), func(t *testing.T) { roundTripOwnReader(t, kind) })
+	}
+}
+
+func roundTripOwnReader(t *testing.T, kind ListKind) {
+	_, b, keys := sampleHiveBytes(t, kind)
 	r, err := NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatalf("NewReader: %v", err)
@@ -234,10 +287,15 @@ func hivexLine(v wantValue) string {
 }
 
 func TestHivexReadsWriterOutput(t *testing.T) {
+	for _, kind := range listKinds {
+		t.Run(string(kind), func(t *testing.T) { hivexReadsWriterOutput(t, kind) })
+	}
+}
+
+func hivexReadsWriterOutput(t *testing.T, kind ListKind) {
 	hivexget := needTool(t, "hivexget")
 	hivexsh := needTool(t, "hivexsh")
-	h, keys := sampleHive(t)
-	path, _ := writeHive(t, h)
+	path, _, keys := sampleHiveBytes(t, kind)
 
 	// hivexsh -d walks every cell and prints the stored and computed checksum.
 	out, err := exec.Command(hivexsh, "-d", path).CombinedOutput()

@@ -4,7 +4,8 @@
 // The writer exists to build SOFTWARE and SYSTEM hives for tests and for the
 // lab disk generator; it produces a base block with a valid XOR checksum,
 // hbins, nk cells (compressed ASCII/Latin-1 names where possible, UTF-16LE
-// otherwise), lh subkey lists sorted by upper-cased name (split under an ri
+// otherwise), lh (or, by Hive.Lists, lf or li) subkey lists sorted by
+// upper-cased name (split under an ri
 // index list beyond MaxLeafEntries subkeys, so a key may have up to
 // 65535×511 subkeys), vk cells with inline data for
 // values of at most 4 bytes, data cells, db "big data" cells for values
@@ -40,9 +41,22 @@ const (
 	TypeQWORD            = 11
 )
 
-// MaxLeafEntries is the number of subkeys the writer puts into one lh list;
-// a key with more subkeys gets an ri list pointing at several lh lists.
+// MaxLeafEntries is the number of subkeys the writer puts into one leaf
+// list; a key with more subkeys gets an ri list pointing at several.
 const MaxLeafEntries = 511
+
+// ListKind is the kind of leaf subkey list a Hive is written with.
+type ListKind string
+
+// The leaf subkey lists. Windows XP and later write lh (entries with a hash
+// of the upper-cased name); Windows NT 4 and 2000 wrote lf (entries with the
+// first four characters of the name), and li (offsets only) is found in
+// older hives and under ri lists. Readers must handle all three.
+const (
+	ListLH ListKind = "lh"
+	ListLF ListKind = "lf"
+	ListLI ListKind = "li"
+)
 
 // bigDataSegment is the largest piece of value data stored in one data cell;
 // larger values are split into segments referenced from a db cell.
@@ -74,6 +88,8 @@ type Hive struct {
 	// FileName is the name stored in the base block (at most 31 characters
 	// are kept), for example `\SystemRoot\System32\Config\SYSTEM`.
 	FileName string
+	// Lists is the kind of leaf subkey list to write; "" means ListLH.
+	Lists ListKind
 }
 
 // Key is a registry key of a Hive. Keys are created with Hive.Key or
@@ -251,6 +267,19 @@ func lhHash(name string) uint32 {
 		h = h*37 + uint32(c)
 	}
 	return h
+}
+
+// lfHint is the hint stored in lf lists: the first four characters of the
+// name (the low byte of each UTF-16 code unit), zero-padded.
+func lfHint(name string) uint32 {
+	var b [4]byte
+	for i, c := range utf16.Encode([]rune(name)) {
+		if i == len(b) {
+			break
+		}
+		b[i] = byte(c)
+	}
+	return binary.LittleEndian.Uint32(b[:])
 }
 
 // builder lays out cells into hbins.
@@ -469,16 +498,30 @@ func (h *Hive) writeKey(b *builder, k *Key, parent, sk uint32, refs *uint32, roo
 			if err != nil {
 				return 0, err
 			}
-			ents = append(ents, entry{so, lhHash(s.name)})
+			hash := lhHash(s.name)
+			if h.Lists == ListLF {
+				hash = lfHint(s.name)
+			}
+			ents = append(ents, entry{so, hash})
 			maxName = max(maxName, 2*len(utf16.Encode([]rune(s.name))))
+		}
+		kind := h.Lists
+		switch kind {
+		case "":
+			kind = ListLH
+		case ListLH, ListLF, ListLI:
+		default:
+			return 0, fmt.Errorf("unknown subkey list kind %q", kind)
 		}
 		leaf := func(es []entry) uint32 {
 			p := make([]byte, 4, 4+8*len(es))
-			copy(p, "lh")
+			copy(p, kind)
 			le.PutUint16(p[2:], uint16(len(es)))
 			for _, e := range es {
 				p = le.AppendUint32(p, e.off)
-				p = le.AppendUint32(p, e.hash)
+				if kind != ListLI {
+					p = le.AppendUint32(p, e.hash)
+				}
 			}
 			return b.alloc(p)
 		}
