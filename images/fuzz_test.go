@@ -1,9 +1,14 @@
 package images
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -63,8 +68,31 @@ func FuzzBlobTable(f *testing.F) {
 	})
 }
 
+// dentryTreeString renders every field of a dentry tree that the metadata
+// resource carries (not offsets or parent pointers), one dentry a line.
+func dentryTreeString(root *Dentry) string {
+	var b strings.Builder
+	var walk func(d *Dentry, depth int)
+	walk = func(d *Dentry, depth int) {
+		fmt.Fprintf(&b, "%d %q %q %#x sd%d %d/%d/%d tag%#x rp%d/%d link%d %d children, streams",
+			depth, d.Name, d.ShortName, d.Attributes, d.SecurityID, d.CreationTime, d.LastAccessTime, d.LastWriteTime,
+			d.ReparseTag, d.rpReserved, d.rpFlags, d.HardLinkID, len(d.Children))
+		for _, s := range d.Streams {
+			fmt.Fprintf(&b, " [%q %v %x]", s.Name, s.Reparse, s.Hash)
+		}
+		b.WriteByte('\n')
+		for _, c := range d.Children {
+			walk(c, depth+1)
+		}
+	}
+	walk(root, 0)
+	return b.String()
+}
+
 // FuzzMetadata parses arbitrary metadata resources: security data and the
-// dentry tree.
+// dentry tree. Whatever parses must be written back by marshalMetadata to a
+// resource that parses to the same descriptors and the same tree, every
+// field equal.
 func FuzzMetadata(f *testing.F) {
 	sec := newSecurityTable()
 	sec.add(memsource.SecurityDescriptor(1))
@@ -75,11 +103,45 @@ func FuzzMetadata(f *testing.F) {
 	root.Children = []*Dentry{a, d}
 	f.Add(marshalMetadata(sec, root))
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		_, off, err := parseSecurity(buf)
+		descs, off, err := parseSecurity(buf)
 		if err != nil {
 			return
 		}
-		parseDentryTree(buf, off)
+		root, err := parseDentryTree(buf, off)
+		if err != nil {
+			return
+		}
+		// The writer gives a directory no unnamed data stream (a capture
+		// never has one); a parsed one is dropped, nothing else.
+		Walk(root, func(d *Dentry) error {
+			for i, s := range d.Streams {
+				if d.Attributes&attrDirectory != 0 && s.Name == "" && !s.Reparse {
+					d.Streams[i].Hash = zeroHash
+				}
+			}
+			return nil
+		})
+		sec := &securityTable{descs: descs}
+		again := marshalMetadata(sec, root)
+		descs2, off2, err := parseSecurity(again)
+		if err != nil {
+			t.Fatalf("our metadata resource's security data does not parse: %v", err)
+		}
+		if len(descs2) != len(descs) {
+			t.Fatalf("%d security descriptors parse back as %d", len(descs), len(descs2))
+		}
+		for i := range descs {
+			if !bytes.Equal(descs[i], descs2[i]) {
+				t.Fatalf("security descriptor %d differs after the round trip", i)
+			}
+		}
+		root2, err := parseDentryTree(again, off2)
+		if err != nil {
+			t.Fatalf("our metadata resource's dentry tree does not parse: %v", err)
+		}
+		if a, b := dentryTreeString(root), dentryTreeString(root2); a != b {
+			t.Fatalf("the dentry tree differs after the round trip:\nparsed:\n%s\nwritten and parsed again:\n%s", a, b)
+		}
 	})
 }
 
@@ -91,15 +153,38 @@ func FuzzXML(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// What parses must render and parse again to the same images.
+		// What parses must render and parse again to the same images,
+		// every field equal: as read (an append rewrites an image's XML
+		// as it found it) ...
 		again, err := parseXML(marshalXML(imgs, 0))
-		if err != nil || len(again) != len(imgs) {
-			t.Fatalf("re-parse of rendered XML: %v (%d vs %d images)", err, len(again), len(imgs))
+		if err != nil {
+			t.Fatalf("re-parse of rendered XML: %v", err)
+		}
+		if !reflect.DeepEqual(again, imgs) {
+			t.Fatalf("images differ after the round trip:\n got %+v\nwant %+v", again, imgs)
+		}
+		// ... and rendered from the fields alone, as a new image is.
+		fresh := make([]ImageInfo, len(imgs))
+		for i, im := range imgs {
+			im.raw = ""
+			fresh[i] = im
+		}
+		again, err = parseXML(marshalXML(fresh, 0))
+		if err != nil {
+			t.Fatalf("re-parse of the XML rendered from the fields: %v", err)
+		}
+		for i := range again {
+			again[i].raw = ""
+		}
+		if len(again) != len(fresh) || len(fresh) > 0 && !reflect.DeepEqual(again, fresh) {
+			t.Fatalf("images rendered from their fields differ after the round trip:\n got %+v\nwant %+v", again, fresh)
 		}
 	})
 }
 
 // FuzzReader opens whole damaged WIM files and reads everything in them.
+// A WIM that Verify accepts must also read through the Reader: every image
+// lists, and every stream it names opens with its size and SHA-1.
 func FuzzReader(f *testing.F) {
 	for _, c := range []Compression{CompressNone, CompressXPRESS, CompressLZX} {
 		f.Add(seedWIM(f, c))
@@ -110,6 +195,36 @@ func FuzzReader(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		Verify(p, VerifyOptions{Threads: 1})
+		if Verify(p, VerifyOptions{Threads: 1}) != nil {
+			return
+		}
+		r, err := Open(p)
+		if err != nil {
+			t.Fatalf("Verify accepts a WIM that Open refuses: %v", err)
+		}
+		defer r.Close()
+		for _, im := range r.Images() {
+			img, err := r.Image(im.Index)
+			if err != nil {
+				t.Fatalf("Verify accepts a WIM whose image %d does not read: %v", im.Index, err)
+			}
+			Walk(img.Root, func(d *Dentry) error {
+				for _, s := range d.Streams {
+					if s.Hash == zeroHash {
+						continue
+					}
+					rd, size, err := r.OpenBlob(s.Hash)
+					if err != nil {
+						t.Fatalf("%s: stream %q: %v", d.Path(), s.Name, err)
+					}
+					h := sha1.New()
+					n, err := io.Copy(h, rd)
+					if err != nil || n != size || [20]byte(h.Sum(nil)) != s.Hash {
+						t.Fatalf("%s: stream %q read %d of %d bytes (%v), SHA-1 %x, want %x", d.Path(), s.Name, n, size, err, h.Sum(nil), s.Hash)
+					}
+				}
+				return nil
+			})
+		}
 	})
 }
