@@ -77,7 +77,12 @@ func dentryTreeString(root *Dentry) string {
 		fmt.Fprintf(&b, "%d %q %q %#x sd%d %d/%d/%d tag%#x rp%d/%d link%d %d children, streams",
 			depth, d.Name, d.ShortName, d.Attributes, d.SecurityID, d.CreationTime, d.LastAccessTime, d.LastWriteTime,
 			d.ReparseTag, d.rpReserved, d.rpFlags, d.HardLinkID, len(d.Children))
+		// An empty unnamed data stream and none are the same file: the
+		// writer gives every non-directory one, a parsed dentry may lack it.
 		for _, s := range d.Streams {
+			if s.Name == "" && !s.Reparse && s.Hash == zeroHash {
+				continue
+			}
 			fmt.Fprintf(&b, " [%q %v %x]", s.Name, s.Reparse, s.Hash)
 		}
 		b.WriteByte('\n')
