@@ -382,11 +382,13 @@ func TestLabFullDestination(t *testing.T) {
 
 // bootPaths are the ways the image boots: CI runs the BIOS ISO (the
 // direct kernel boot is TestLabUnattendedCapture); WDSCAPTURE_LAB_ALL=1
-// (make lab-all) adds UEFI, Secure Boot, the ISO as a USB stick, and PXE.
+// (make lab-all) adds UEFI, Secure Boot, the ISO as a USB stick, and PXE
+// (BIOS and UEFI).
 var bootPaths = []struct {
 	name     string
 	all      bool // only in make lab-all
 	firmware Firmware
+	machine  string // "q35" or the default "pc"
 	iso, usb bool
 	pxe      string // loader
 	wantFW   string
@@ -398,7 +400,15 @@ var bootPaths = []struct {
 	{name: "USB stick BIOS", all: true, firmware: BIOS, usb: true, wantFW: "bios"},
 	{name: "USB stick UEFI", all: true, firmware: UEFI, usb: true, wantFW: "uefi", wantSB: "off"},
 	{name: "PXE BIOS", all: true, firmware: BIOS, pxe: "pxelinux.0", wantFW: "bios"},
-	{name: "PXE UEFI Secure Boot", all: true, firmware: SecureBoot, pxe: "bootx64.efi", wantFW: "uefi", wantSB: "on"},
+	// UEFI network boot runs with Secure Boot off: through QEMU's iPXE
+	// and its built-in TFTP server, shim gets no file size and rejects the
+	// signed GRUB it fetched ("Malformed binary after Attribute
+	// Certificate Table"); TFTP servers that report the size (tftpd-hpa,
+	// dnsmasq) do not have the problem. Secure Boot itself is checked on
+	// the ISO, with the same shim, GRUB and kernel.
+	// On the pc machine OVMF faults in QEMU's iPXE ROM: q35, as real
+	// UEFI machines are.
+	{name: "PXE UEFI", all: true, firmware: UEFI, machine: "q35", pxe: "bootx64.efi", wantFW: "uefi", wantSB: "off"},
 }
 
 // TestLabBootPaths boots the ISO (and, with make lab-all, the other
@@ -421,7 +431,7 @@ func TestLabBootPaths(t *testing.T) {
 			if err := NewDataDisk(dest, 128, "Images"); err != nil {
 				t.Fatal(err)
 			}
-			vm := &VM{Firmware: bp.firmware, Scratch: dir, Disks: []Disk{{Path: src, Snapshot: true}, {Path: dest}}}
+			vm := &VM{Firmware: bp.firmware, Machine: bp.machine, Scratch: dir, Disks: []Disk{{Path: src, Snapshot: true}, {Path: dest}}}
 			switch {
 			case bp.iso:
 				vm.ISO = f.media.ISO
