@@ -246,8 +246,8 @@ func TestSaveINF(t *testing.T) {
 		err    string
 		exists bool
 	}{
-		{`D:\ref.wim`, protect, "just captured", false},
-		{`D:\ref.wim`, SaveOptions{Replace: true, Protect: []string{wim}}, "just captured", false},
+		{`D:\ref.wim`, protect, "just written by the capture", false},
+		{`D:\ref.wim`, SaveOptions{Replace: true, Protect: []string{wim}}, "just written by the capture", false},
 		{other, SaveOptions{Replace: true}, "is a WIM file", false},
 		{notes, SaveOptions{}, "", true},
 		{`D:\`, SaveOptions{}, "is a directory", false},

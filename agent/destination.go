@@ -78,7 +78,7 @@ var unusableFS = map[int64]string{
 func CheckDestination(s *inf.Settings, o RunOptions, src *Source) (*Destination, Problems) {
 	key, value := inf.KeyDestinationFile, s.DestinationFile
 	if value == "" {
-		return nil, Problems{problem(KindSettings, key, "", nil, "is not set: give the path of the .wim file to write")}
+		return nil, Problems{missing(key)}
 	}
 	if ps := fromINF(s.Validate()).Key(key); len(ps) > 0 {
 		return nil, ps

@@ -187,3 +187,36 @@ func (p Problems) err() error {
 	}
 	return &CaptureError{Kind: p.Kind(), Err: p}
 }
+
+// missing is the problem of a key that must be set.
+func missing(key string) *SettingError {
+	what := "a capture needs it"
+	switch key {
+	case inf.KeyImageName:
+		what = "give the image a name"
+	case inf.KeyDestinationFile:
+		what = "give the path of the .wim file to write"
+	case inf.KeyWDSServerName, inf.KeyWDSImageGroup, inf.KeyUsername, inf.KeyPassword:
+		what = "an upload needs it"
+	}
+	return problem(KindSettings, key, "", nil, "is not set: %s", what)
+}
+
+// CheckKeys returns the problems of the given keys alone: values that are
+// not valid, and values a capture needs but lacks. The wizard checks a
+// field with it as it is left.
+func CheckKeys(s *inf.Settings, keys ...string) Problems {
+	var ps Problems
+	all := fromINF(s.Validate())
+	for _, k := range keys {
+		ps = append(ps, all.Key(k)...)
+	}
+	for _, k := range s.Missing() {
+		for _, want := range keys {
+			if strings.EqualFold(k, want) && len(ps.Key(k)) == 0 {
+				ps = append(ps, missing(k))
+			}
+		}
+	}
+	return ps
+}

@@ -36,6 +36,9 @@ type RunOptions struct {
 	Interactive bool
 	// Threads bounds the compression workers; 0 means all cores.
 	Threads int
+	// Report is a scan of the disks made beforehand (the wizard's); nil
+	// makes Prepare scan.
+	Report *scan.Report
 }
 
 // Plan is a fully resolved capture: what the settings and the scan decided.
@@ -123,7 +126,7 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, obs Observer) (
 		ps = append(ps, fromINF(err)...)
 	}
 	for _, k := range c.Missing() {
-		ps = append(ps, problem(KindSettings, k, "", nil, "is not set; WDSCapture.inf must set it for an unattended capture"))
+		ps = append(ps, missing(k))
 	}
 	if c.Upload {
 		ps = append(ps, problem(KindSettings, inf.KeyUploadToWDSServer, "Yes", nil, "uploading to an image store is not available in this version; set UploadToWDSServer=No (the capture has not started)"))
@@ -242,9 +245,11 @@ func resolveSource(ctx context.Context, s *inf.Settings, o RunOptions) (*Source,
 	if sourcePath(s.VolumeToCapture) {
 		return SourceFor(s, nil)
 	}
-	opts := ScanOptions(!o.NoDevices, o.DiskImages, slog.New(slog.DiscardHandler))
-	opts.AllowMounted = mountedDrives(o.DriveMap)
-	rep, err := scan.Scan(ctx, opts)
+	rep := o.Report
+	var err error
+	if rep == nil {
+		rep, err = ScanDisks(ctx, o)
+	}
 	if err != nil {
 		return nil, Problems{problem(KindNothing, inf.KeyVolumeToCapture, s.VolumeToCapture, err, "scanning the disks failed: %v", err)}
 	}
@@ -338,6 +343,15 @@ func letterOr(r scan.VolumeRef) string {
 		return r.Volume.Letter + ":"
 	}
 	return fmt.Sprintf("%s partition %d", r.Disk.Name, r.Partition.Index)
+}
+
+// ScanDisks scans what the run options name (the local disks unless
+// NoDevices, and DiskImages), as the run does: the disks holding the
+// mapped drives are scanned and lettered too.
+func ScanDisks(ctx context.Context, o RunOptions) (*scan.Report, error) {
+	opts := ScanOptions(!o.NoDevices, o.DiskImages, slog.New(slog.DiscardHandler))
+	opts.AllowMounted = mountedDrives(o.DriveMap)
+	return scan.Scan(ctx, opts)
 }
 
 // mountedDrives returns the devices ("major:minor") mounted at the

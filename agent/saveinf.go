@@ -53,8 +53,11 @@ func SaveINF(s *inf.Settings, target string, o RunOptions, opts SaveOptions) (st
 			return "", fmt.Errorf("%s is not a regular file (%s)", local, st.Mode().Type())
 		}
 		for _, p := range opts.Protect {
-			if ps, err := os.Stat(p); err == nil && os.SameFile(st, ps) {
-				return "", fmt.Errorf("%s is %s, which was just captured; choose another file name", local, p)
+			if ps, err := os.Stat(p); p != "" && err == nil && os.SameFile(st, ps) {
+				if filepath.Clean(p) == local {
+					return "", fmt.Errorf("%s was just written by the capture; choose another file name", local)
+				}
+				return "", fmt.Errorf("%s is %s, which was just written by the capture; choose another file name", local, p)
 			}
 		}
 		if isWIM(local) {

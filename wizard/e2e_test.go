@@ -1,7 +1,9 @@
 package wizard
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
+	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/lab"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
@@ -48,13 +53,19 @@ type tmuxRun struct {
 // startTmux runs wdscapture with args in tmux; stdout goes to a file (the
 // wizard then draws on stderr, the terminal) and the exit code to "rc".
 func startTmux(t *testing.T, dir string, args ...string) *tmuxRun {
+	return startTmuxEnv(t, dir, []string{"NO_COLOR=1", "TERM=xterm"}, args...)
+}
+
+// startTmuxEnv is startTmux with the environment given.
+func startTmuxEnv(t *testing.T, dir string, env []string, args ...string) *tmuxRun {
 	t.Helper()
 	tooltest.Require(t, "tmux")
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	r := &tmuxRun{t: t, session: fmt.Sprintf("wizard-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9), dir: dir}
-	quoted := []string{"env", "NO_COLOR=1", "TERM=xterm", shellQuote(wdsBinary)}
+	quoted := append([]string{"env"}, env...)
+	quoted = append(quoted, shellQuote(wdsBinary))
 	for _, a := range args {
 		quoted = append(quoted, shellQuote(a))
 	}
@@ -93,18 +104,69 @@ func (r *tmuxRun) wait(want string) string {
 	}
 }
 
-// keys sends tmux key names (Enter, Tab, Right, C-u, Escape); text:... is
-// typed literally.
+// keys sends tmux key names (Enter, Tab, Right, C-u); text:... is typed
+// literally. The wizard reads keys in order, so no pause is needed between
+// them; the tests wait for a screen wherever the next key depends on it.
+// Escape is sent alone by back, which waits for the page it leads to: an
+// Esc followed at once by another key reads as Alt and that key.
 func (r *tmuxRun) keys(keys ...string) {
 	r.t.Helper()
 	for _, k := range keys {
+		if k == "Escape" {
+			r.t.Fatal("use back() for Escape")
+		}
 		if text, ok := strings.CutPrefix(k, "text:"); ok {
 			tooltest.Run(r.t, "tmux", "-L", r.session, "send-keys", "-t", r.session, "-l", text)
 		} else {
 			tooltest.Run(r.t, "tmux", "-L", r.session, "send-keys", "-t", r.session, k)
 		}
-		time.Sleep(80 * time.Millisecond)
 	}
+}
+
+// back presses Escape and waits for the page it leads to.
+func (r *tmuxRun) back(page string) string {
+	r.t.Helper()
+	tooltest.Run(r.t, "tmux", "-L", r.session, "send-keys", "-t", r.session, "Escape")
+	return r.waitTitle(page)
+}
+
+// escape presses Escape (on the Finished page: exit).
+func (r *tmuxRun) escape() {
+	r.t.Helper()
+	tooltest.Run(r.t, "tmux", "-L", r.session, "send-keys", "-t", r.session, "Escape")
+}
+
+// waitTitle waits until the title bar names page.
+func (r *tmuxRun) waitTitle(page string) string {
+	r.t.Helper()
+	return r.waitFor("the "+page+" page", func(s string) bool { return title(s) == "WDS Image Capture Wizard - "+page })
+}
+
+// waitFor polls the pane until cond holds.
+func (r *tmuxRun) waitFor(what string, cond func(string) bool) string {
+	r.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		s := r.screen()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the screen never showed %s; it shows:\n%s", what, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cursor returns the terminal cursor's column and whether it is shown.
+func (r *tmuxRun) cursor() (int, bool) {
+	out, err := exec.Command("tmux", "-L", r.session, "display", "-p", "-t", r.session, "#{cursor_x} #{cursor_flag}").Output()
+	if err != nil {
+		r.t.Fatalf("tmux display: %v", err)
+	}
+	var x, flag int
+	fmt.Sscan(string(out), &x, &flag)
+	return x, flag == 1
 }
 
 // exit waits for the command to end and returns its exit code and stdout.
@@ -124,15 +186,18 @@ func (r *tmuxRun) exit() (int, string) {
 		if time.Now().After(deadline) {
 			r.t.Fatalf("wdscapture did not exit; the screen shows:\n%s", r.screen())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // title is the first line of the screen.
 func title(screen string) string { return strings.TrimSpace(strings.SplitN(screen, "\n", 2)[0]) }
 
-// TestE2EWizard drives the real binary on an 80×25 terminal: pick the
-// volume, type the name, choose LZX, capture; wiminfo checks the WIM.
+// TestE2EWizard drives the real binary on an 80×25 terminal, as a
+// technician would, twice on the same day: back to every page and forward
+// again, the capture, saving the INF onto the WIM (refused) and to a D:\
+// path; then a second capture into the same WIM, whose default name is made
+// unique; then a long name.
 func TestE2EWizard(t *testing.T) {
 	tooltest.Require(t, "tmux", "wiminfo")
 	tooltest.Require(t, "mkntfs", "wimapply")
@@ -143,33 +208,55 @@ func TestE2EWizard(t *testing.T) {
 	if err := lab.Generate(img, lab.Options{SecondWindows: true, Files: 40, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
-	wim := filepath.Join(dir, "images", "e2e.wim")
-	r := startTmux(t, dir, "--disk", img, "--no-devices", "--root", filepath.Join(dir, "no-root"))
+	dDrive := filepath.Join(dir, "d")
+	os.MkdirAll(dDrive, 0o755)
+	wim := filepath.Join(dDrive, "e2e.wim")
+	args := []string{"--disk", img, "--no-devices", "--root", filepath.Join(dir, "no-root"), "--drive", "D=" + dDrive}
+	today := time.Now().Format("2006-01-02")
+
+	r := startTmux(t, dir, args...)
 	r.wait("No WDSCapture.inf was found")
 	r.wait("1 holds a generalized Windows")
 	r.keys("Enter")
-	s := r.wait("Volume to capture")
-	t.Logf("source page:\n%s", s)
+	s := r.waitTitle("Capture source")
 	if !regexp.MustCompile(`\[\*\] C: +[0-9.]+ MiB +disk.img #3 +Windows 11 Enterprise 10.0.22631`).MatchString(s) {
 		t.Errorf("the source page does not offer C:\n%s", s)
 	}
 	if !regexp.MustCompile(`x  D: .*Windows 10 Pro`).MatchString(s) || !strings.Contains(s, "not generalized") {
 		t.Errorf("the source page does not show the refused Windows 10 with its reason:\n%s", s)
 	}
-	r.keys("Enter", "C-u", "text:E2E image", "Enter", "text:made in tmux", "Enter")
-	r.wait("WIM file")
-	r.keys("text:"+wim, "Enter", "Right", "Enter")
-	r.wait("Upload to a WDS server")
+	// Back to Welcome and forward: the Source page is shown again.
+	r.back("Welcome")
+	r.keys("Enter")
+	r.waitTitle("Capture source")
+	r.keys("Enter", "Enter", "text:made in tmux", "Enter")
+	r.waitTitle("Destination")
+	r.keys(`text:D:\e2e.wim`, "Enter")
+	r.wait("local path " + wim)
+	r.keys("Right", "Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
 	r.keys("Enter")
 	s = r.wait("Ready. Press Enter")
-	for _, want := range []string{"Image name    E2E image", "Compression   LZX", "WIM file      " + wim} {
+	for _, want := range []string{"Image name    Windows 11 Enterprise " + today, "Compression   LZX", `WIM file      D:\e2e.wim`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
 	}
+	// Back to every page, then forward to the summary again.
+	for _, p := range []string{"Upload to a WDS server (optional)", "Destination", "Capture source", "Welcome"} {
+		r.back(p)
+	}
+	r.keys("Enter")
+	r.waitTitle("Capture source")
+	r.keys("Enter", "Enter", "Enter")
+	r.waitTitle("Destination")
+	r.keys("Enter", "Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
+	r.keys("Enter")
+	r.wait("Ready. Press Enter")
 	r.keys("Enter")
 	s = r.wait("The capture finished.")
-	for _, want := range []string{"WIM file     " + wim, "(LZX)", "Verified     yes", "Image 1      E2E image", "Windows 11 Enterprise"} {
+	for _, want := range []string{"WIM file     " + wim, "(LZX)", "Verified     yes", "Image 1      Windows 11 Enterprise " + today, `Save INF to    D:\WDSCapture.inf`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("finish page lacks %q:\n%s", want, s)
 		}
@@ -179,21 +266,98 @@ func TestE2EWizard(t *testing.T) {
 			t.Errorf("line %d does not fit 80×25: %q", i+1, l)
 		}
 	}
-	r.keys("Escape")
+	// Saving the INF onto the WIM just written is refused.
+	before, _ := os.ReadFile(wim)
+	r.keys("C-u", `text:D:\e2e.wim`, "Enter")
+	r.wait("choose another file name")
+	if after, _ := os.ReadFile(wim); string(after) != string(before) {
+		t.Fatal("the WIM was overwritten by the INF")
+	}
+	r.keys("C-u", `text:D:\WDSCapture.inf`, "Enter")
+	r.wait("Saved " + filepath.Join(dDrive, "WDSCapture.inf"))
+	r.escape() // Esc exits
 	code, out := r.exit()
 	if code != 0 || !strings.Contains(out, "captured and verified") {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
+	saved, _, err := inf.Load(filepath.Join(dDrive, "WDSCapture.inf"))
+	if err != nil || saved.DestinationFile != `D:\e2e.wim` || !saved.Unattended {
+		t.Fatalf("saved INF %+v, %v", saved, err)
+	}
+
+	// The second capture of the day into the same WIM: the default name
+	// is made unique on the Destination page, where the names are listed.
+	dir2 := t.TempDir()
+	r = startTmux(t, dir2, args...)
+	r.wait("1 holds a generalized Windows")
+	r.keys("Enter")
+	r.waitTitle("Capture source")
+	r.keys("Enter", "Enter", "Enter")
+	r.waitTitle("Destination")
+	r.keys(`text:D:\e2e.wim`, "Enter")
+	s = r.wait("the file exists:")
+	for _, want := range []string{"1: Windows 11 Enterprise " + today, "(*) Append an image", `is named "Windows 11 Enterprise ` + today + ` (2)"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("destination page lacks %q:\n%s", want, s)
+		}
+	}
+	r.keys("Enter", "Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
+	r.keys("Enter")
+	r.wait("Ready. Press Enter")
+	r.keys("Enter")
+	r.wait("The capture finished.")
+	r.escape()
+	if code, out := r.exit(); code != 0 {
+		t.Fatalf("second capture: exit %d, stdout %q", code, out)
+	}
 	info := tooltest.Run(t, "wiminfo", wim)
-	for _, want := range []string{"Compression:    LZX", "Name:                   E2E image", "Description:            made in tmux", "Image Count:    1"} {
+	for _, want := range []string{"Compression:    LZX", "Image Count:    2", "Name:                   Windows 11 Enterprise " + today + " (2)", "Description:            made in tmux"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("wiminfo lacks %q:\n%s", want, info)
 		}
 	}
+
+	// A long name: the field scrolls and shows the cursor; the summary
+	// cuts it with "...".
+	r = startTmux(t, t.TempDir(), args...)
+	r.wait("1 holds a generalized Windows")
+	r.keys("Enter")
+	r.waitTitle("Capture source")
+	long := strings.Repeat("Long name ", 10) + "END"
+	r.keys("Tab", "C-u", "text:"+long)
+	s = r.wait("name END")
+	if x, shown := r.cursor(); !shown || x < 70 {
+		t.Errorf("cursor at column %d, shown %v; want it after the text", x, shown)
+	}
+	if !strings.Contains(s, "<") {
+		t.Errorf("the hidden start of the name is not marked:\n%s", s)
+	}
+	r.keys("Home")
+	s = r.waitFor("the cursor at the start of the name", func(string) bool { x, shown := r.cursor(); return shown && x == 17 })
+	if !regexp.MustCompile(`(?m)^> Image name +Long name Long name.*>\s*$`).MatchString(s) {
+		t.Errorf("after Home: the start of the name is not shown with the hidden end marked:\n%s", s)
+	}
+	r.keys("Enter", "Enter")
+	r.waitTitle("Destination")
+	r.keys(`text:D:\long.wim`, "Enter", "Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
+	r.keys("Enter")
+	s = r.wait("Ready. Press Enter")
+	if !strings.Contains(s, "Image name    Long name Long name") || !strings.Contains(s, "...") {
+		t.Errorf("the summary does not show the long name cut with ...:\n%s", s)
+	}
+	r.keys("C-c")
+	r.wait("Quit without capturing?")
+	r.keys("y")
+	if code, _ := r.exit(); code != 130 {
+		t.Errorf("quit: exit %d", code)
+	}
 }
 
 // TestE2EPartialINF: with ImageName, VolumeToCapture and Compression in
-// the INF, only the Destination page is asked between Welcome and Summary.
+// the INF, only the Destination page is asked between Welcome and Summary
+// on the first pass; Esc still reaches the skipped pages.
 func TestE2EPartialINF(t *testing.T) {
 	tooltest.Require(t, "tmux", "wiminfo")
 	dir := t.TempDir()
@@ -202,28 +366,34 @@ func TestE2EPartialINF(t *testing.T) {
 	infPath := filepath.Join(dir, "WDSCapture.inf")
 	os.WriteFile(infPath, []byte("[Capture]\r\nUnattended=No\r\nVolumeToCapture=C:\\\r\nImageName=Partial\r\nCompression=LZX\r\n"), 0o644)
 	r := startTmux(t, dir, "--disk", img, "--no-devices", "--inf", infPath)
-	s := r.wait("It lacks DestinationFile")
+	s := r.wait("It does not set DestinationFile")
 	if !strings.Contains(s, "Settings file: "+infPath) {
 		t.Errorf("welcome does not name the INF:\n%s", s)
 	}
 	r.keys("Enter")
-	s = r.wait("WIM file")
-	if got := title(s); got != "WDS Image Capture Wizard - Destination" {
-		t.Fatalf("after Welcome the page is %q, want Destination", got)
-	}
+	s = r.waitTitle("Destination")
 	if !strings.Contains(s, "(*) LZX") {
 		t.Errorf("the INF's compression is not filled in:\n%s", s)
 	}
+	// The skipped Source page is one Esc away.
+	s = r.back("Capture source")
+	if !strings.Contains(s, "Image name     Partial") {
+		t.Errorf("source page:\n%s", s)
+	}
+	r.keys("Enter", "Enter", "Enter")
+	r.waitTitle("Destination")
 	// Enter after the path, Enter on Compression (the last field): the
-	// Upload page is skipped (the INF has no [WDS]), the summary follows.
+	// Upload page follows now (no more skipping after going back).
 	r.keys("text:"+wim, "Enter", "Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
+	r.keys("Enter")
 	s = r.wait("Ready. Press Enter")
-	if got := title(s); got != "WDS Image Capture Wizard - Summary" || !strings.Contains(s, "Image name    Partial") {
-		t.Fatalf("after Destination: %q\n%s", got, s)
+	if !strings.Contains(s, "Image name    Partial") {
+		t.Fatalf("summary:\n%s", s)
 	}
 	r.keys("Enter")
 	r.wait("The capture finished.")
-	r.keys("Escape")
+	r.escape()
 	if code, out := r.exit(); code != 0 {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
@@ -256,7 +426,7 @@ func TestE2ECompleteAttendedINF(t *testing.T) {
 	infPath := filepath.Join(dir, "WDSCapture.inf")
 	os.WriteFile(infPath, []byte("[Capture]\r\nUnattended=No\r\nVolumeToCapture=C:\\\r\nImageName=Attended\r\nDestinationFile="+wim+"\r\n"), 0o644)
 	r := startTmux(t, dir, "--disk", img, "--no-devices", "--inf", infPath)
-	r.wait("It has every setting")
+	r.wait("It sets everything")
 	r.keys("Enter")
 	s := r.wait("Ready. Press Enter")
 	if got := title(s); got != "WDS Image Capture Wizard - Summary" {
@@ -264,11 +434,61 @@ func TestE2ECompleteAttendedINF(t *testing.T) {
 	}
 	r.keys("Enter")
 	r.wait("The capture finished.")
-	r.keys("Escape")
+	r.escape()
 	if code, out := r.exit(); code != 0 || !strings.Contains(out, `image 1 "Attended" captured and verified`) {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
 	if info := tooltest.Run(t, "wiminfo", wim); !strings.Contains(info, "Compression:    XPRESS") {
 		t.Errorf("wiminfo:\n%s", info)
+	}
+}
+
+// TestE2ESilentTerminal (issue 13 item 5): on a terminal that never
+// answers a query (a serial console), the first screen appears at once and
+// a key typed before it is not lost. The binary runs on a pty whose other
+// end only reads; TERM=vt100 and NO_COLOR as on a serial line.
+func TestE2ESilentTerminal(t *testing.T) {
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(wdsBinary, "--no-devices", "--root", filepath.Join(dir, "no-root"))
+	cmd.Env = append(os.Environ(), "TERM=vt100", "NO_COLOR=1")
+	cmd.Dir = dir
+	start := time.Now()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 25, Cols: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Enter, typed before anything is on the screen.
+	if _, err := tty.Write([]byte("\r")); err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	go io.Copy(out, tty)
+	if !waitOutput(out, "Image Capture Wizard - ") {
+		t.Fatal("no screen")
+	}
+	// A generous bound for a screen to appear: a terminal query waits 5 s.
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the first screen took %v", took)
+	}
+	if !waitOutput(out, "Volume to capture") {
+		t.Fatalf("the Enter typed early was lost; the terminal shows:\n%q", out.String())
+	}
+	for _, q := range []string{"\x1b]11;?", "\x1b[6n", "\x1b]10;?"} {
+		if strings.Contains(out.String(), q) {
+			t.Errorf("the wizard asked the terminal %q", q)
+		}
+	}
+	tty.Write([]byte{3})
+	waitOutput(out, "Quit without capturing?")
+	tty.Write([]byte("y"))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit: %v, want 130", err)
 	}
 }

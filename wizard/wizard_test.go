@@ -1,388 +1,431 @@
 package wizard
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/exp/teatest"
-	"github.com/muesli/termenv"
-
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
-	"github.com/wdscapture/wdscapture/internal/tooltest"
 	"github.com/wdscapture/wdscapture/scan"
 )
 
-func init() { lipgloss.SetColorProfile(termenv.Ascii) }
+// toDest are the keys from Welcome to the Destination page without an INF:
+// Enter on the volume list, the name and the description.
+var toDest = []string{"enter", "enter", "enter", "enter"}
 
-var fixedNow = func() time.Time { return time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC) }
-
-const gib = 1 << 30
-
-// waitLimit bounds every wait for a screen or an exit. The waits end as soon
-// as the state is reached; the limit only stops a test that would hang, and
-// is long because a loaded 2-core machine under -race is slow.
-const waitLimit = 5 * time.Minute
-
-// reasons are fixed here (not scan's texts) so that the goldens do not
-// change when scan rewords them.
-var reasons = map[scan.State]string{
-	scan.StateReady:          "ready",
-	scan.StateNotGeneralized: "Windows is not generalized: run sysprep /generalize",
-	scan.StateHibernated:     "Windows is hibernated: shut it down fully",
-	scan.StateBitLocker:      "BitLocker-encrypted: turn BitLocker off",
-	scan.StateNoWindows:      "no Windows installation found on this volume",
-}
-
-func winVol(letter, product, version string, langs []string, state scan.State, detail string, size int64) *scan.Volume {
-	return &scan.Volume{Letter: letter, FS: scan.FSNTFS, Size: size, State: state, Reason: reasons[state], Detail: detail,
-		Windows: &scan.WindowsInfo{SystemRoot: "WINDOWS", ProductName: product, Version: version, Arch: "x86_64", Languages: langs}}
-}
-
-// fixedReport is a scan of three disks: two generalized Windows volumes,
-// three that cannot be captured, and two without Windows.
-func fixedReport() *scan.Report {
-	return &scan.Report{Version: scan.ReportVersion, Disks: []*scan.Disk{
-		{Name: "sda", Path: "/dev/sda", Source: "block", Size: 256 * gib, Table: scan.TableGPT, Partitions: []*scan.Partition{
-			{Index: 1, Start: 1 << 20, Size: 100 << 20, Role: scan.RoleESP, Volume: &scan.Volume{FS: scan.FSFAT32, Size: 100 << 20, NoLetter: "EFI system partition"}},
-			{Index: 2, Start: 101 << 20, Size: 16 << 20, Role: scan.RoleMSR},
-			{Index: 3, Start: 117 << 20, Size: 120 * gib, Role: scan.RoleBasicData,
-				Volume: winVol("C", "Windows 11 Enterprise", "10.0.22631.2861", []string{"en-US", "de-DE"}, scan.StateReady, "", 120*gib)},
-			{Index: 4, Start: 121 * gib, Size: 600 << 20, Role: scan.RoleRecovery,
-				Volume: &scan.Volume{FS: scan.FSNTFS, Size: 600 << 20, NoLetter: "recovery partition", State: scan.StateNoWindows, Reason: reasons[scan.StateNoWindows]}},
-		}},
-		{Name: "sdb", Path: "/dev/sdb", Source: "block", Size: 500 * gib, Table: scan.TableMBR, Partitions: []*scan.Partition{
-			{Index: 1, Start: 1 << 20, Size: 200 * gib, Role: scan.RoleBasicData,
-				Volume: winVol("D", "Windows 10 Pro", "10.0.19045.3803", []string{"en-US"}, scan.StateNotGeneralized, "image state IMAGE_STATE_COMPLETE", 200*gib)},
-			{Index: 2, Start: 201 * gib, Size: 100 * gib, Role: scan.RoleBasicData,
-				Volume: winVol("E", "Windows 11 Pro", "10.0.22631.2861", []string{"fr-FR"}, scan.StateHibernated, "hiberfil.sys starts with HIBR", 100*gib)},
-			{Index: 5, Start: 301 * gib, Size: 50 * gib, Role: scan.RoleBasicData,
-				Volume: &scan.Volume{Letter: "F", FS: scan.FSBitLocker, Size: 50 * gib, State: scan.StateBitLocker, Reason: reasons[scan.StateBitLocker]}},
-		}},
-		{Name: "sdc", Path: "/dev/sdc", Source: "block", Size: 64 * gib, Table: scan.TableGPT, Partitions: []*scan.Partition{
-			{Index: 1, Start: 1 << 20, Size: 60 * gib, Role: scan.RoleBasicData,
-				Volume: winVol("G", "Windows Server 2022 Standard", "10.0.20348.2113", []string{"en-GB"}, scan.StateReady, "", 60*gib)},
-		}},
-	}}
-}
-
-// parseINF builds settings from INF text as agent.LoadSettings would.
-func parseINF(t *testing.T, text string) *inf.Settings {
-	t.Helper()
-	if text == "" {
-		return inf.Default()
+func keys(groups ...[]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
 	}
-	s, _, err := inf.Parse([]byte(strings.ReplaceAll(text, "\n", "\r\n")), "/lab/WDSCapture.inf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Source = "/lab/WDSCapture.inf"
-	return s
-}
-
-// press sends named keys ("enter", "tab", "ctrl+u", ...), waits for text
-// on the screen ("wait:text"), or, for anything else, types the text.
-func press(t *testing.T, tm *teatest.TestModel, keys ...string) {
-	t.Helper()
-	named := map[string]tea.KeyType{
-		"enter": tea.KeyEnter, "tab": tea.KeyTab, "shift+tab": tea.KeyShiftTab, "esc": tea.KeyEsc,
-		"up": tea.KeyUp, "down": tea.KeyDown, "left": tea.KeyLeft, "right": tea.KeyRight,
-		"ctrl+c": tea.KeyCtrlC, "ctrl+u": tea.KeyCtrlU, "space": tea.KeySpace,
-	}
-	for _, k := range keys {
-		if want, ok := strings.CutPrefix(k, "wait:"); ok {
-			waitFor(t, tm, want)
-		} else if typ, ok := named[k]; ok {
-			tm.Send(tea.KeyMsg{Type: typ})
-		} else {
-			tm.Type(k)
-		}
-	}
-}
-
-// screen runs the wizard, presses keys, waits until the screen shows want
-// and returns the final model.
-func screen(t *testing.T, o Options, want string, keys ...string) *model {
-	t.Helper()
-	if o.Now == nil {
-		o.Now = fixedNow
-	}
-	if o.Run.DiskImages == nil && o.Report != nil {
-		o.Run.NoDevices = true
-	}
-	tm := teatest.NewTestModel(t, New(t.Context(), o), teatest.WithInitialTermSize(80, 25))
-	press(t, tm, keys...)
-	waitFor(t, tm, want)
-	// The output stream may show want before the last key is handled; the
-	// Quit message is handled after every key sent before it.
-	if err := tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	m := tm.FinalModel(t, teatest.WithFinalTimeout(waitLimit)).(*model)
-	if v := m.View(); !strings.Contains(v, want) {
-		t.Fatalf("the final screen lacks %q:\n%s", want, v)
-	}
-	return m
-}
-
-// waitFor waits until the output shows want.
-func waitFor(t *testing.T, tm *teatest.TestModel, want string) {
-	t.Helper()
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
-		teatest.WithDuration(waitLimit), teatest.WithCheckInterval(20*time.Millisecond))
-}
-
-var freeRE = regexp.MustCompile(`[0-9.]+ [KMGTPE]?i?B free`)
-
-// golden compares the screen with testdata/<test>.golden (go test -update
-// writes it), with the temporary directory and free space masked, and
-// checks that it fits 80×25.
-func golden(t *testing.T, m *model, tmp string) {
-	t.Helper()
-	v := m.View()
-	fits(t, v, 80, 25)
-	if tmp != "" {
-		v = strings.ReplaceAll(v, tmp, "$TMP")
-	}
-	v = freeRE.ReplaceAllString(v, "N free")
-	// Text fields pad to their width; the padding depends on the length
-	// of the temporary directory's name.
-	v = regexp.MustCompile(` +\n`).ReplaceAllString(v, "\n")
-	teatest.RequireEqualOutput(t, []byte(v+"\n"))
-}
-
-func fits(t *testing.T, v string, w, h int) {
-	t.Helper()
-	lines := strings.Split(v, "\n")
-	if len(lines) != h {
-		t.Errorf("screen has %d lines, want %d", len(lines), h)
-	}
-	for i, l := range lines {
-		if n := lipgloss.Width(l); n > w {
-			t.Errorf("line %d is %d columns wide (> %d): %q", i+1, n, w, l)
-		}
-	}
+	return out
 }
 
 // TestPages walks the pages with key sequences and compares each screen
-// with its golden file.
+// (80×25, no styles, the cursor's place) with its golden file.
 func TestPages(t *testing.T) {
-	tmp := t.TempDir()
+	tmp := goldenDir(t)
+	os.MkdirAll(filepath.Join(tmp, "adir.wim"), 0o755)
+	os.MkdirAll(filepath.Join(tmp, "d"), 0o755)
 	complete := "[Capture]\nVolumeToCapture=C:\nImageName=Reference\nImageDescription=sysprepped\nDestinationFile=" + tmp + "/ref.wim\nCompression=LZX\n"
+	long := strings.Repeat("Long image name ", 8) + "end"
+	upload := keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "right", "enter"})
+	run := agent.RunOptions{DriveMap: map[string]string{"C": tmp, "D": filepath.Join(tmp, "d")}}
 	cases := []struct {
-		name string
-		inf  string
-		want string
-		keys []string
+		name, inf string
+		keys      []string
+		page      pageID
 	}{
-		{"welcome_no_inf", "", "Press Enter", nil},
-		{"welcome_partial_inf", "[Capture]\nImageName=Reference\n", "It lacks DestinationFile", nil},
-		// The source page: ready volumes first, refused ones with the reason.
-		{"source", "", "Volume to capture", []string{"enter"}},
-		// Choosing the other generalized volume renames the default image name.
-		{"source_second_volume", "", "Windows Server 2022 Standard 2026-11-24", []string{"enter", "down"}},
-		// ↓ stops at the last volume that can be selected (refused ones are skipped).
-		{"source_cannot_select_refused", "", "Windows Server 2022 Standard 2026-11-24", []string{"enter", "down", "down", "down"}},
-		// The INF names a path: it is the source until a volume is chosen.
-		{"source_inf_path", "[Capture]\nVolumeToCapture=/srv/reference\n", "VolumeToCapture in the INF", []string{"enter"}},
-		{"source_inf_path_then_volume", "[Capture]\nVolumeToCapture=/srv/reference\n", "[*] C:   120 GiB", []string{"enter", "down"}},
-		// The INF names a volume that cannot be captured: said next to the list.
-		{"source_inf_refused_letter", "[Capture]\nVolumeToCapture=D:\n", "in the INF cannot be captured", []string{"enter"}},
-		{"source_name_required", "", "enter a name for the image", []string{"enter", "tab", "ctrl+u", "enter"}},
-		{"dest_empty", "", "WIM file", []string{"enter", "enter", "enter", "enter"}},
-		{"dest_required", "", "enter the path of the .wim file", []string{"enter", "enter", "enter", "enter", "enter"}},
-		{"dest_extension", "", "must end in .wim", []string{"enter", "enter", "enter", "enter", tmp + "/ref.img", "enter"}},
-		{"dest_unmapped_drive", "", "not mounted in the capture environment", []string{"enter", "enter", "enter", "enter", `D:\Images\ref.wim`, "enter"}},
-		{"dest_on_source", "", "captured", []string{"enter", "enter", "enter", "enter", `C:\ref.wim`, "enter"}},
-		{"dest_ok_lzx", "", "(*) LZX", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "right"}},
-		{"upload_off", "", "Upload to a WDS server", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter"}},
-		{"upload_fields", "", "required for an upload", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter", "right", "enter", "enter"}},
-		{"upload_bad_server", "", "not a valid host name", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter", "right", "enter", "bad server!", "enter"}},
-		{"upload_password_masked", "", "********", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter", "right", "enter",
-			"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!"}},
-		// Upload=Yes: Prepare refuses; the error is shown next to the Upload section.
-		{"summary_upload_refused", "", "set UploadToWDSServer=No", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter", "right", "enter",
-			"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}},
-		// Enter on that summary goes back to the Upload page.
-		{"summary_error_goes_to_page", "", "(*) Yes", []string{"enter", "enter", "enter", "enter", tmp + "/new.wim", "enter", "enter", "right", "enter",
-			"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter", "wait:Enter go to", "enter"}},
-		// A partial INF (image name and volume set): only Destination is asked.
-		{"partial_inf_skips_source", "[Capture]\nVolumeToCapture=C:\nImageName=Reference\n", "WIM file", []string{"enter"}},
-		{"partial_inf_then_summary", "[Capture]\nVolumeToCapture=C:\nImageName=Reference\n", "no volume has that drive letter",
-			[]string{"enter", tmp + "/p.wim", "enter", "enter"}},
-		// An INF with everything: Welcome, then the summary (Prepare's scan
-		// here has no disks, so it names the problem at the source).
-		{"complete_inf_summary", complete, "no volume has that drive letter", []string{"enter"}},
-		// Esc from that summary goes back to Welcome: the skipped pages are not in the way.
-		{"complete_inf_back", complete, "It has every setting", []string{"enter", "esc"}},
-		// A drive letter the capture environment has not mounted: the
-		// summary names the Destination page, and Enter goes there with the
-		// message next to the field.
-		{"complete_inf_unmapped_drive", "[Capture]\nVolumeToCapture=C:\nImageName=Reference\nDestinationFile=D:\\x.wim\n", "not mounted",
-			[]string{"enter", "wait:Enter go to", "enter"}},
-		{"quit_asks", "", "Quit without capturing?", []string{"ctrl+c"}},
+		{"welcome_no_inf", "", nil, pageWelcome},
+		// Issue 13 item 8: "It lacks DestinationFile: the pages for them follow".
+		{"welcome_partial_inf", "[Capture]\nImageName=Reference\n", nil, pageWelcome},
+		// Issue 13 item 8: "It has every setting" for a volume that is not generalized.
+		{"welcome_refused_volume", "[Capture]\nVolumeToCapture=D:\nImageName=Reference\nDestinationFile=" + tmp + "/x.wim\n", nil, pageWelcome},
+		{"welcome_complete", complete, nil, pageWelcome},
+		{"source", "", []string{"enter"}, pageSource},
+		{"source_second_volume", "", []string{"enter", "down"}, pageSource},
+		// Issue 13 item 8: the cursor goes over refused volumes too, so
+		// that rows below the generalized ones can be scrolled into view.
+		{"source_refused_in_view", "", []string{"enter", "down", "down", "down", "down"}, pageSource},
+		{"source_inf_path", "[Capture]\nVolumeToCapture=/srv/reference\n", []string{"enter"}, pageSource},
+		{"source_inf_refused_letter", "[Capture]\nVolumeToCapture=D:\n", []string{"enter"}, pageSource},
+		{"source_name_required", "", []string{"enter", "tab", "ctrl+u", "enter"}, pageSource},
+		// Issue 13 item 3: a long name scrolls in its field, with the cursor.
+		{"source_long_name", "", []string{"enter", "tab", "ctrl+u", long}, pageSource},
+		{"source_long_name_start", "", []string{"enter", "tab", "ctrl+u", long, "home"}, pageSource},
+		{"dest_empty", "", toDest, pageDest},
+		{"dest_required", "", keys(toDest, []string{"enter"}), pageDest},
+		{"dest_extension", "", keys(toDest, []string{tmp + "/ref.img", "enter"}), pageDest},
+		{"dest_unmapped_drive", "", keys(toDest, []string{`E:\Images\ref.wim`, "enter"}), pageDest},
+		{"dest_on_source_drive", "", keys(toDest, []string{`C:\ref.wim`, "enter"}), pageDest},
+		// Issue 13 item 7: /proc is refused where it is typed.
+		{"dest_proc", "", keys(toDest, []string{"/proc/ref.wim", "enter"}), pageDest},
+		{"dest_directory", "", keys(toDest, []string{tmp + "/adir.wim", "enter"}), pageDest},
+		// Issue 14 item 4: ".." stops at the drive's root.
+		{"dest_drive_confined", "", keys(toDest, []string{`D:\..\..\escaped.wim`, "enter"}), pageDest},
+		{"dest_ok_lzx", "", keys(toDest, []string{tmp + "/new.wim", "enter", "right"}), pageDest},
+		{"upload_off", "", keys(toDest, []string{tmp + "/new.wim", "enter", "enter"}), pageUpload},
+		{"upload_fields", "", keys(upload, []string{"enter"}), pageUpload},
+		{"upload_bad_server", "", keys(upload, []string{"bad server!", "enter"}), pageUpload},
+		{"upload_password_masked", "", keys(upload, []string{"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!"}), pageUpload},
+		{"summary_upload_refused", "", keys(upload, []string{"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}), pageSummary},
+		{"summary_ready", "", keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "enter"}), pageSummary},
+		{"complete_inf_summary", complete, []string{"enter"}, pageSummary},
+		{"quit_asks", "", []string{"ctrl+c"}, pageWelcome},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := parseINF(t, tc.inf)
-			path := ""
-			if tc.inf != "" {
-				path = s.Source
-			}
-			m := screen(t, Options{Settings: s, INFPath: path, Report: fixedReport()}, tc.want, tc.keys...)
-			golden(t, m, tmp)
+			d := newDriver(t, tc.inf, Options{Run: run})
+			d.press(tc.keys...).onPage(tc.page).golden(tmp)
 		})
 	}
 }
 
-// TestSkipRules checks which pages a run visits for INFs with different
-// settings present.
+// TestSkipRules: which pages Enter visits from Welcome to the summary on
+// the first pass, for INFs with different settings present.
 func TestSkipRules(t *testing.T) {
 	tmp := t.TempDir()
 	cases := []struct {
-		name string
-		inf  string
-		path string
-		want []pageID // the pages Enter visits from Welcome to Summary
+		name, inf string
+		rep       *scan.Report
+		want      []pageID
 	}{
-		{"no inf", "", "", []pageID{pageWelcome, pageSource, pageDest, pageUpload, pageSummary}},
-		{"name only", "[Capture]\nImageName=X\n", "/lab/WDSCapture.inf", []pageID{pageWelcome, pageSource, pageDest, pageSummary}},
-		{"name and volume", "[Capture]\nImageName=X\nVolumeToCapture=G:\n", "/lab/WDSCapture.inf", []pageID{pageWelcome, pageDest, pageSummary}},
-		{"destination only", "[Capture]\nDestinationFile=" + tmp + "/a.wim\n", "/lab/WDSCapture.inf", []pageID{pageWelcome, pageSource, pageSummary}},
+		{"no inf", "", nil, []pageID{pageWelcome, pageSource, pageDest, pageUpload, pageSummary}},
+		{"name only", "[Capture]\nImageName=X\n", nil, []pageID{pageWelcome, pageSource, pageDest, pageSummary}},
+		{"name only, one generalized volume", "[Capture]\nImageName=X\n", oneReady(), []pageID{pageWelcome, pageDest, pageSummary}},
+		{"name and volume", "[Capture]\nImageName=X\nVolumeToCapture=G:\n", nil, []pageID{pageWelcome, pageDest, pageSummary}},
+		{"volume not generalized", "[Capture]\nImageName=X\nVolumeToCapture=D:\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSource, pageSummary}},
+		{"destination only", "[Capture]\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSource, pageSummary}},
+		{"destination on /proc", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=/proc/a.wim\n", nil, []pageID{pageWelcome, pageDest, pageSummary}},
 		{"upload without server", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n[WDS]\nUploadToWDSServer=Yes\n",
-			"/lab/WDSCapture.inf", []pageID{pageWelcome, pageUpload, pageSummary}},
-		{"complete", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n", "/lab/WDSCapture.inf", []pageID{pageWelcome, pageSummary}},
+			nil, []pageID{pageWelcome, pageUpload, pageSummary}},
+		{"complete", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSummary}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := parseINF(t, tc.inf)
-			m := newModel(t.Context(), Options{Settings: s, INFPath: tc.path, Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
+			d := newDriver(t, tc.inf, Options{Report: tc.rep})
 			var got []pageID
-			for i := 0; i < 10 && m.page != pageSummary; i++ {
-				got = append(got, m.page)
-				if m.page == pageUpload && len(m.visible(pageUpload)) > 1 {
-					// Fill the upload fields the INF lacks.
-					for _, kv := range [][2]string{{"WDSServerName", "wds01"}, {"WDSImageGroup", "G"}, {"Username", `CORP\u`}, {"Password", "p"}} {
-						m.field(pageUpload, kv[0]).in.SetValue(kv[1])
+			for i := 0; i < 10 && d.page() != pageSummary; i++ {
+				got = append(got, d.page())
+				switch d.page() {
+				case pageDest:
+					if d.a.sess.s.DestinationFile == "" || strings.HasPrefix(d.a.sess.s.DestinationFile, "/proc") {
+						d.press("ctrl+u", tmp+"/typed.wim")
 					}
+					d.press("enter") // to Compression, the last field
+				case pageUpload:
+					if d.a.sess.s.Upload {
+						d.press("enter", "wds01", "enter", "G", "enter", `CORP\u`, "enter", "p")
+					}
+				case pageSource:
+					d.press("enter", "enter")
 				}
-				if m.page == pageDest && m.field(pageDest, "DestinationFile").value() == "" {
-					m.field(pageDest, "DestinationFile").in.SetValue(tmp + "/typed.wim")
-				}
-				m.forward()
+				d.press("enter")
 			}
-			got = append(got, m.page)
-			if !slicesEqual(got, tc.want) {
+			got = append(got, d.page())
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("pages %v, want %v", got, tc.want)
 			}
 		})
 	}
 }
 
-func slicesEqual(a, b []pageID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// TestResize checks that every page fits the terminal after a resize.
-func TestResize(t *testing.T) {
-	// A serial console reports 0×0: the wizard keeps 80×25.
-	m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
-	m.Update(tea.WindowSizeMsg{Width: 0, Height: 0})
-	fits(t, m.View(), 80, 25)
-	for _, size := range [][2]int{{80, 25}, {100, 30}, {60, 20}} {
-		m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
-		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		for _, p := range []pageID{pageWelcome, pageSource, pageDest, pageUpload, pageSummary, pageProgress} {
-			m.page = p
-			fits(t, m.View(), size[0], size[1])
-		}
-	}
-}
-
-// TestAppendShowsImages: an existing WIM offers append, lists its images
-// and forces its compression.
-func TestAppendShowsImages(t *testing.T) {
-	tooltest.Require(t, "wimcapture", "wimappend")
+// TestBackReachesEveryPage (issue 13 item 2): the skip rule is for the
+// first pass; Esc always goes to the previous page.
+func TestBackReachesEveryPage(t *testing.T) {
 	tmp := t.TempDir()
-	tree := filepath.Join(tmp, "tree")
+	t.Run("no INF: back to Welcome and forward again", func(t *testing.T) {
+		d := newDriver(t, "", Options{})
+		d.press(toDest...).onPage(pageDest)
+		d.press("esc").onPage(pageSource).press("esc").onPage(pageWelcome)
+		// Before: the Source page was skipped now, and Esc jumped to Welcome.
+		d.press("enter").onPage(pageSource).press("esc").onPage(pageWelcome)
+	})
+	t.Run("partial INF: a skipped page is reached with Esc", func(t *testing.T) {
+		d := newDriver(t, "[Capture]\nImageName=Partial\n", Options{Report: oneReady()})
+		d.press("enter").onPage(pageDest)
+		d.press("esc").onPage(pageSource).want("Description")
+		d.press("tab", "tab", "typed later").press("enter").onPage(pageDest)
+		if got := d.a.sess.s.ImageDescription; got != "typed later" {
+			t.Errorf("description %q, want the one typed", got)
+		}
+		d.press(tmp+"/p.wim", "enter", "enter").onPage(pageUpload).press("enter").onPage(pageSummary)
+		// After the summary every page can be reached again, backwards and
+		// forwards: none is skipped any more.
+		for _, p := range []pageID{pageUpload, pageDest, pageSource, pageWelcome} {
+			d.press("esc").onPage(p)
+		}
+		d.press("enter").onPage(pageSource).press("enter", "enter", "enter").onPage(pageDest)
+		d.press("enter", "enter").onPage(pageUpload).press("enter").onPage(pageSummary)
+	})
+	t.Run("complete INF: Esc from the summary walks back through every page", func(t *testing.T) {
+		d := newDriver(t, "[Capture]\nVolumeToCapture=C:\nImageName=Reference\nDestinationFile="+tmp+"/ref.wim\n", Options{})
+		d.press("enter").onPage(pageSummary)
+		for _, p := range []pageID{pageUpload, pageDest, pageSource, pageWelcome} {
+			d.press("esc").onPage(p)
+		}
+	})
+}
+
+// TestFieldKeys (issue 13 item 8): Tab wraps, Down leaves the volume list,
+// a message goes when its value is retyped.
+func TestFieldKeys(t *testing.T) {
+	d := newDriver(t, "", Options{})
+	d.press("enter")
+	p := d.a.pages[pageSource].(*sourcePage)
+	if p.focus != 0 {
+		t.Fatalf("focus %d, want the list", p.focus)
+	}
+	d.press("shift+tab")
+	if p.focus != 2 {
+		t.Errorf("Shift-Tab from the first field: focus %d, want the last (wrap)", p.focus)
+	}
+	d.press("tab")
+	if p.focus != 0 {
+		t.Errorf("Tab from the last field: focus %d, want the first (wrap)", p.focus)
+	}
+	// Down walks the list to its end, then to the name.
+	for i := 0; i < 20 && p.focus == 0; i++ {
+		d.press("down")
+	}
+	if p.focus != 1 {
+		t.Errorf("Down never left the volume list (focus %d)", p.focus)
+	}
+	d.press("up")
+	if p.focus != 0 {
+		t.Errorf("Up from the name: focus %d, want the list", p.focus)
+	}
+	// A stale message goes as soon as the value changes.
+	d.press("tab", "ctrl+u", "enter").want("is not set: give the image a name")
+	d.press("tab", "shift+tab", "N").wantNot("is not set")
+	// Retyping a destination clears its message before it is checked again.
+	d.press("enter", "enter").onPage(pageDest).press("/proc/x.wim", "enter").want("proc file system")
+	d.press("up", "backspace").wantNot("proc file system")
+}
+
+// TestVolumeListSize (issue 13 item 8): the list uses the screen's height;
+// at 80×25 the rows that do not fit scroll into view.
+func TestVolumeListSize(t *testing.T) {
+	rep := fixedReport()
+	for i := 0; i < 4; i++ {
+		rep.Disks = append(rep.Disks, &scan.Disk{Name: fmt.Sprintf("sd%c", 'd'+i), Path: "/dev/x", Source: "block", Partitions: []*scan.Partition{
+			{Index: 1, Start: 1 << 20, Size: 8 * gib, Volume: &scan.Volume{Letter: string(rune('H' + i)), FS: scan.FSExFAT, Size: 8 * gib, Label: fmt.Sprintf("DATA%d", i)}}}})
+	}
+	big := newDriver(t, "", Options{Report: rep}).size(132, 43).press("enter")
+	big.want("G:", "F:", "K:", "DATA3").wantNot("more below")
+	fits(t, big.screen(), 132, 43)
+	small := newDriver(t, "", Options{Report: rep}).press("enter")
+	small.want("more below").wantNot("DATA3")
+	for i := 0; i < 9; i++ {
+		small.press("down")
+	}
+	small.want("DATA3", "more above").golden("")
+}
+
+// TestSummaryProblems (issue 13 item 6): every problem of agent.Prepare at
+// once, each under its setting, the page Enter goes to marked; Enter opens
+// it with the problem under the field.
+func TestSummaryProblems(t *testing.T) {
+	d := newDriver(t, "", Options{})
+	d.press(keys(toDest, []string{goldenDir(t) + "/x.wim", "enter", "enter", "enter"})...).onPage(pageSummary)
+	sum := d.a.pages[pageSummary].(*summaryPage)
+	d.a.Update(prepMsg{gen: sum.gen, err: problems(
+		&agent.SettingError{Key: inf.KeyVolumeToCapture, Kind: agent.KindNothing, Msg: "volume C: is not ready to capture: Windows is hibernated", Err: errors.New("x")},
+		&agent.SettingError{Key: inf.KeyDestinationFile, Kind: agent.KindSettings, Msg: "only 12 MiB free on its file system", Err: errors.New("x")},
+		&agent.SettingError{Key: inf.KeyWDSServerName, Kind: agent.KindSettings, Msg: "not a valid host name", Err: errors.New("x")},
+		&agent.SettingError{Key: inf.SectionExclusionList, Kind: agent.KindSettings, Msg: "bad pattern", Err: errors.New("WDSCapture.inf:9: [ExclusionList] bad pattern")},
+	)})
+	d.want("Windows is hibernated", "only 12 MiB free", "not a valid host name", "[ExclusionList] bad pattern", "(Enter goes there)", "Enter go to Capture source")
+	s := d.screen()
+	if i, j := strings.Index(s, "Image name"), strings.Index(s, "hibernated"); j > i || j < strings.Index(s, "Volume ") {
+		t.Errorf("the volume's problem is not under Volume:\n%s", s)
+	}
+	if i, j := strings.Index(s, "WIM file"), strings.Index(s, "12 MiB free"); j < i || j > strings.Index(s, "Compression") {
+		t.Errorf("the destination's problem is not under WIM file:\n%s", s)
+	}
+	d.goldenAs("summary", "")
+	d.press("enter").onPage(pageSource).want("! volume C: is not ready to capture").goldenAs("source_page_marked", "")
+}
+
+// TestLateFailure (issue 13 item 7): a capture refused late (no room for
+// the data) leads back to the page that fixes it, answers kept; the
+// failure page does what its footer says.
+func TestLateFailure(t *testing.T) {
+	tmp := goldenDir(t)
+	d := newDriver(t, "", Options{})
+	d.press(keys(toDest, []string{tmp + "/x.wim", "enter", "enter", "enter"})...).onPage(pageSummary)
+	d.a.sess.runErr = &agent.CaptureError{Kind: agent.KindCapture, Err: &agent.SettingError{Key: inf.KeyDestinationFile,
+		Msg: "not enough free space: about 40 GiB needed (90 GiB of data, XPRESS), 10 GiB free; choose another disk", Err: errors.New("x")}}
+	d.run(d.a.show(pageFinish))
+	d.want("The capture failed.", "not enough free space", "Enter go to Destination").goldenAs("failure_page", tmp)
+	d.press("enter").onPage(pageDest).want("! not enough free space", tmp+"/x.wim").goldenAs("back_on_destination", tmp)
+	if d.a.sess.s.ImageName != "Windows 11 Enterprise 2026-11-24" {
+		t.Errorf("answers lost: %+v", d.a.sess.s)
+	}
+	// A failure no page fixes goes back to the summary.
+	d.a.sess.runErr = &agent.CaptureError{Kind: agent.KindCapture, Err: errors.New("read /dev/sda: input/output error")}
+	d.run(d.a.show(pageFinish))
+	d.want("Enter back to the summary").press("enter").onPage(pageSummary)
+	// A cancelled run says so, without the raw "context canceled".
+	d.a.sess.runErr = &agent.CaptureError{Kind: agent.KindInterrupted, Err: fmt.Errorf("write: %w", context.Canceled)}
+	d.run(d.a.show(pageFinish))
+	d.want("The capture was cancelled.").wantNot("context canceled").goldenAs("cancelled", tmp)
+	if d.press("esc"); !d.quit {
+		t.Error("Esc on the failure page does not exit")
+	}
+}
+
+// smallWIM writes a WIM of one small image named name.
+func smallWIM(t *testing.T, path, name string) {
+	t.Helper()
+	tree := filepath.Join(t.TempDir(), "tree")
 	os.MkdirAll(filepath.Join(tree, "a"), 0o755)
 	os.WriteFile(filepath.Join(tree, "a", "f.txt"), []byte("data"), 0o644)
-	wim := filepath.Join(tmp, "old.wim")
-	tooltest.Run(t, "wimcapture", tree, wim, "First image", "--compress=LZX")
-	tooltest.Run(t, "wimappend", tree, wim, "Second image")
-	m := screen(t, Options{Settings: inf.Default(), Report: fixedReport()}, "appending keeps it",
-		"enter", "enter", "enter", "enter", wim, "enter")
-	golden(t, m, tmp)
-	if m.s.Compression != images.CompressLZX {
-		t.Errorf("compression %v, want the WIM's LZX", m.s.Compression)
+	w, err := images.Create(path, images.Options{Compression: images.CompressLZX})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Changing the compression while appending is refused.
-	m2 := screen(t, Options{Settings: inf.Default(), Report: fixedReport()}, "the WIM's compression is used",
-		"enter", "enter", "enter", "enter", wim, "enter", "left")
-	if m2.field(pageDest, "Compression").value() != "LZX" {
-		t.Errorf("compression field %q after ←, want LZX kept", m2.field(pageDest, "Compression").value())
+	src, err := agent.OpenSource(agent.SourceSpec{Path: tree}, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Overwrite frees the choice.
-	m3 := screen(t, Options{Settings: inf.Default(), Report: fixedReport()}, "(*) Overwrite it",
-		"enter", "enter", "enter", "enter", wim, "enter", "tab", "right", "shift+tab", "left")
-	if m3.s.Overwrite != inf.OverwriteYes || m3.s.Compression != images.CompressXPRESS {
-		t.Errorf("overwrite %v compression %v, want Yes and XPRESS", m3.s.Overwrite, m3.s.Compression)
+	defer src.Close()
+	if _, err := w.AddImage(t.Context(), src, images.ImageOptions{Name: name, Flags: "Enterprise",
+		WindowsXML: "<WINDOWS><ARCH>9</ARCH><PRODUCTNAME>Windows 11 Enterprise</PRODUCTNAME><EDITIONID>Enterprise</EDITIONID><LANGUAGES><LANGUAGE>en-US</LANGUAGE></LANGUAGES><VERSION><MAJOR>10</MAJOR><MINOR>0</MINOR><BUILD>22631</BUILD></VERSION></WINDOWS>"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestErrorPage routes Prepare's errors to the page of the setting named.
-func TestErrorPage(t *testing.T) {
-	problems := func(key string) error {
-		return &agent.CaptureError{Kind: agent.KindSettings, Err: agent.Problems{{Key: key, Kind: agent.KindSettings, Msg: "x", Err: errorString(key + "=x: x")}}}
+// TestAppend: an existing WIM is listed, its compression kept; the default
+// image name of a second capture the same day is made unique, a typed one
+// that clashes is refused where the names are listed (issue 13 item 7).
+func TestAppend(t *testing.T) {
+	tmp := goldenDir(t)
+	wim := filepath.Join(tmp, "old.wim")
+	smallWIM(t, wim, "Windows 11 Enterprise 2026-11-24")
+	d := newDriver(t, "", Options{})
+	d.press(keys(toDest, []string{wim, "enter"})...).want("1: Windows 11 Enterprise 2026-11-24", "compression LZX; appending keeps it",
+		`The image is named "Windows 11 Enterprise 2026-11-24 (2)"`).goldenAs("default_name_made_unique", tmp)
+	if d.a.sess.s.Compression != images.CompressLZX || d.a.sess.s.ImageName != "Windows 11 Enterprise 2026-11-24 (2)" {
+		t.Errorf("compression %v, name %q", d.a.sess.s.Compression, d.a.sess.s.ImageName)
 	}
-	cases := []struct {
-		err  error
-		want pageID
-	}{
-		{problems("DestinationFile"), pageDest},
-		{problems("WDSServerName"), pageUpload},
-		{problems("Overwrite"), pageDest},
-		{problems("UploadToWDSServer"), pageUpload},
-		{problems("VolumeToCapture"), pageSource},
-		{&agent.CaptureError{Kind: agent.KindCapture, Err: errorString("disk full")}, -1},
+	d.press("left").want("appending: the WIM's compression (LZX) is used")
+	// Overwrite frees the choice.
+	d.press("tab", "right", "shift+tab", "left").want("(*) XPRESS")
+	if d.a.sess.s.Overwrite != inf.OverwriteYes || d.a.sess.s.Compression != images.CompressXPRESS {
+		t.Errorf("overwrite %v compression %v, want Yes and XPRESS", d.a.sess.s.Overwrite, d.a.sess.s.Compression)
 	}
-	for _, tc := range cases {
-		if got := errorPage(tc.err); got != tc.want {
-			t.Errorf("errorPage(%v) = %v, want %v", tc.err, got, tc.want)
+
+	// A name typed by the technician is not changed: the clash is shown.
+	d = newDriver(t, "", Options{})
+	d.press("enter", "tab", "ctrl+u", "windows 11 enterprise 2026-11-24", "enter", "enter")
+	d.press(wim, "enter", "enter", "enter").onPage(pageDest).want("already has an image named", "(image 1)", "Esc goes back to the name").goldenAs("typed_name_clash", tmp)
+	d.press("esc").onPage(pageSource).press("tab", "end", " v2", "enter", "enter").onPage(pageDest).press("enter", "enter", "enter").onPage(pageUpload)
+}
+
+// TestSaveINF (issue 13 item 1): saving never overwrites silently: the
+// captured WIM is refused, another file is replaced only after y; drive
+// letters are mapped as the agent maps them; relative paths are refused.
+func TestSaveINF(t *testing.T) {
+	tmp := goldenDir(t)
+	root := filepath.Join(tmp, "root")
+	os.MkdirAll(filepath.Join(root, "Windows", "System32"), 0o755)
+	images := filepath.Join(tmp, "images")
+	os.MkdirAll(images, 0o755)
+	wim := filepath.Join(images, "ref.wim")
+	smallWIM(t, wim, "Saved")
+	before, _ := os.ReadFile(wim)
+	notes := filepath.Join(images, "notes.txt")
+	os.WriteFile(notes, []byte("keep me"), 0o644)
+	s := parseINF(t, "[Capture]\nVolumeToCapture=C:\nImageName=Saved\nDestinationFile=D:\\ref.wim\nCompression=None\n[WDS]\nUsername=CORP\\u\nPassword=pa;ss#word\n")
+	d := newDriver(t, "", Options{Settings: s, INFPath: s.Source, Run: agent.RunOptions{Root: root, DriveMap: map[string]string{"D": images}}})
+	d.a.sess.runResult = &agent.Result{Dest: wim, Image: images2Info(t, wim)}
+	d.run(d.a.show(pageFinish))
+	d.want(`Save INF to    D:\WDSCapture.inf`, "With password")
+
+	save := func(path string, more ...string) {
+		d.press("ctrl+u", path, "enter")
+		d.press(more...)
+	}
+	// The WIM just captured, by its drive letter or its local path.
+	for _, p := range []string{`D:\ref.wim`, wim} {
+		save(p)
+		d.want("just written").wantNot("Saved ")
+	}
+	d.goldenAs("onto_the_wim", tmp)
+	if after, _ := os.ReadFile(wim); string(after) != string(before) {
+		t.Fatal("the WIM was overwritten")
+	}
+	// Another existing file: asked, kept on n, replaced on y.
+	save(`D:\notes.txt`)
+	d.want("notes.txt exists. Replace it?", "y replace it", "n keep it").goldenAs("replace_asked", tmp)
+	d.press("n").want("not saved: the file was kept")
+	if b, _ := os.ReadFile(notes); string(b) != "keep me" {
+		t.Fatal("n replaced the file")
+	}
+	save(`D:\notes.txt`, "y")
+	d.want("Saved " + notes)
+	// Relative paths and unmapped drives are refused.
+	save("WDSCapture.inf")
+	d.want("not a full path")
+	save(`E:\WDSCapture.inf`)
+	d.want("drive E: is not mounted")
+	// X: is the boot root; the password only on request.
+	d.press("tab", "right", "shift+tab")
+	save(`X:\Windows\System32\WDSCapture.inf`)
+	d.want("Saved "+filepath.Join(root, "Windows", "System32", "WDSCapture.inf"), "with the password")
+	for path, pw := range map[string]string{filepath.Join(root, "Windows", "System32", "WDSCapture.inf"): "pa;ss#word", notes: ""} {
+		got, _, err := inf.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Unattended || got.ImageName != "Saved" || got.DestinationFile != `D:\ref.wim` || got.Password.Reveal() != pw {
+			t.Errorf("%s reads back as %+v", path, got)
 		}
 	}
 }
 
-type errorString string
+func images2Info(t *testing.T, wim string) images.ImageInfo {
+	r, err := images.Open(wim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return r.Images()[0]
+}
 
-func (e errorString) Error() string { return string(e) }
+// TestFinishLongNames (issue 13 item 3): long paths and names end in an
+// ellipsis that keeps the file name; the edition is named once.
+func TestFinishLongNames(t *testing.T) {
+	dir := filepath.Join(goldenDir(t), strings.Repeat("a-very-long-directory-name/", 4))
+	os.MkdirAll(dir, 0o755)
+	wim := filepath.Join(dir, "reference-image.wim")
+	smallWIM(t, wim, strings.Repeat("A long image name ", 6))
+	d := newDriver(t, "", Options{})
+	d.a.sess.runResult = &agent.Result{Dest: wim, Image: images2Info(t, wim), Verified: true, Duration: 83 * time.Second}
+	d.run(d.a.show(pageFinish))
+	d.want("...", "/reference-image.wim", "Windows 11 Enterprise x86_64 10.0.22631 en-US").wantNot("Enterprise Enterprise", "flags")
+	d.golden(filepath.Dir(filepath.Dir(dir)))
+}
 
-var _ = context.Background
-
-// TestProgressPage feeds agent events to the progress page: phase, bar,
-// bytes, files, rate, ETA, the current path and the newest log lines.
+// TestProgressPage feeds notes and progress to the progress page: the
+// phase, bar, snapshot text, path and the newest log lines; a phase that
+// counts nothing shows its title, not "0 B of 0 B" (issue 13 item 8).
 func TestProgressPage(t *testing.T) {
-	m := newModel(t.Context(), Options{Settings: inf.Default(), Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
-	m.page = pageProgress
+	d := newDriver(t, "", Options{})
+	p := &progressPage{}
+	d.a.pages[pageProgress], d.a.cur = p, pageProgress
 	var es []runEvent
 	for i := 1; i <= 30; i++ {
 		level := slog.LevelInfo
@@ -393,94 +436,107 @@ func TestProgressPage(t *testing.T) {
 	}
 	es = append(es, runEvent{progress: &agent.Progress{Phase: agent.PhaseWrite, Done: 3 << 30, Total: 12 << 30, FilesDone: 2500, FilesTotal: 10000,
 		Path: `\Windows\System32\DriverStore\FileRepository\` + strings.Repeat("long", 30) + `\driver.sys`, Rate: 52 << 20, ETA: 177*time.Second + 300*time.Millisecond}})
-	m.handleEvents(es)
-	v := m.View()
-	fits(t, v, 80, 25)
-	for _, want := range []string{"Phase: write", " 25.0%", "3.0 GiB of 12.0 GiB", "files 2500 of 10000", "52.0 MiB/s", "ETA 2m57s", `\driver.sys`, "[scan] warning: message 30"} {
-		if !strings.Contains(v, want) {
-			t.Errorf("progress page lacks %q:\n%s", want, v)
-		}
-	}
-	if strings.Contains(v, "message 1\n") || strings.Contains(v, "message 10\n") {
-		t.Errorf("the log does not scroll:\n%s", v)
-	}
-	golden(t, m, "")
-	// PgUp scrolls the log back, End returns to the newest lines.
-	m.Update(tea.KeyMsg{Type: tea.KeyPgUp})
-	if v := m.View(); !strings.Contains(v, "5 newer lines below") || !strings.Contains(v, "message 11\n") || strings.Contains(v, "message 30") {
-		t.Errorf("PgUp did not scroll the log back 5 lines:\n%s", v)
-	}
-	m.Update(tea.KeyMsg{Type: tea.KeyEnd})
-	if v := m.View(); !strings.Contains(v, "message 30") {
-		t.Errorf("End did not return to the newest lines:\n%s", v)
-	}
-	// Esc asks before cancelling.
-	m.Update(tea.KeyMsg{Type: tea.KeyEsc})
-	if !strings.Contains(m.View(), "Cancel the capture?") {
-		t.Errorf("Esc did not ask:\n%s", m.View())
-	}
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")})
-	if m.askCancel || m.cancelling {
+	p.handle(es)
+	d.want("Now: compressing and writing the files", " 25.0%", "3.0 GiB of 12.0 GiB", "files 2500 of 10000", "52.0 MiB/s", "ETA 2m57s", `\driver.sys`, "[scan] warning: message 30")
+	d.wantNot("message 10\n")
+	d.golden("")
+	d.press("pgup").want("5 newer lines below", "message 11").wantNot("message 30")
+	d.press("end").want("message 30")
+	d.press("esc").want("Cancel the capture?", "y cancel the capture")
+	d.press("n")
+	if p.askCancel || p.cancelling {
 		t.Error("n did not keep the capture going")
 	}
+	p.handle([]runEvent{{note: &agent.Note{Phase: agent.PhaseMetadata, Text: "writing the image metadata"}},
+		{progress: &agent.Progress{Phase: agent.PhaseMetadata, Elapsed: 2 * time.Second}}})
+	d.want("Now: writing the image metadata").wantNot("0 B of 0 B", "%")
 }
 
-// TestSaveINF saves the answers from the finish page, with and without
-// the password, and reads the file back.
-func TestSaveINF(t *testing.T) {
-	for _, withPassword := range []bool{false, true} {
-		tmp := t.TempDir()
-		s := parseINF(t, "[Capture]\nVolumeToCapture=C:\nImageName=Saved\nDestinationFile="+tmp+"/a.wim\nCompression=None\n[WDS]\nUsername=CORP\\u\nPassword=pa;ss#word\n")
-		m := newModel(t.Context(), Options{Settings: s, INFPath: s.Source, Report: fixedReport(), Now: fixedNow}, lipgloss.DefaultRenderer())
-		m.finish(&agent.Result{Dest: tmp + "/a.wim"}, nil)
-		if len(m.visible(pageFinish)) != 2 {
-			t.Fatalf("finish fields %d, want the path and the password choice", len(m.visible(pageFinish)))
-		}
-		path := filepath.Join(tmp, "answers.inf")
-		m.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
-		for _, r := range path {
-			m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
-		}
-		m.Update(tea.KeyMsg{Type: tea.KeyEnter})
-		if withPassword {
-			m.Update(tea.KeyMsg{Type: tea.KeyRight})
-		}
-		m.Update(tea.KeyMsg{Type: tea.KeyEnter})
-		if !strings.Contains(m.View(), "saved "+path) {
-			t.Fatalf("not saved:\n%s", m.View())
-		}
-		got, _, err := inf.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.Unattended || got.ImageName != "Saved" || got.Compression != images.CompressNone || got.Username != `CORP\u` {
-			t.Errorf("saved settings %+v", got)
-		}
-		if want := map[bool]string{true: "pa;ss#word", false: ""}[withPassword]; got.Password.Reveal() != want {
-			t.Errorf("withPassword=%v: saved password %q, want %q", withPassword, got.Password.Reveal(), want)
+// TestFooterKeysHandled (issue 13 item 8): every key the footer offers does
+// something on its page.
+func TestFooterKeysHandled(t *testing.T) {
+	tmp := t.TempDir()
+	states := map[string]func() *driver{
+		"welcome":     func() *driver { return newDriver(t, "", Options{}) },
+		"source list": func() *driver { return newDriver(t, "", Options{}).press("enter") },
+		"source name": func() *driver { return newDriver(t, "", Options{}).press("enter", "tab") },
+		"dest file":   func() *driver { return newDriver(t, "", Options{}).press(toDest...) },
+		"dest choice": func() *driver { return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter") },
+		"upload": func() *driver {
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter")
+		},
+		"summary ready": func() *driver {
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "enter")
+		},
+		"summary upload": func() *driver {
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "s", "enter", "g", "enter", `D\u`, "enter", "p", "enter")
+		},
+	}
+	for name, setup := range states {
+		for _, b := range setup().a.footer() {
+			k := b.Keys()[0]
+			t.Run(name+"/"+b.Help().Key, func(t *testing.T) {
+				d := setup()
+				before, page := d.screen(), d.page()
+				d.press(k)
+				if d.screen() == before && d.page() == page && !d.quit {
+					t.Errorf("the footer offers %s (%s) but it changes nothing:\n%s", b.Help().Key, b.Help().Desc, before)
+				}
+			})
 		}
 	}
 }
 
-// TestSkipSingleReadyVolume: an INF with the image name but no volume
-// skips the source page when the scan finds exactly one generalized
-// volume, and names that volume for the checks that follow.
-func TestSkipSingleReadyVolume(t *testing.T) {
-	rep := fixedReport()
-	rep.Disks = rep.Disks[:2] // without G:, C: is the only generalized volume
-	s := parseINF(t, "[Capture]\nImageName=X\n")
-	m := newModel(t.Context(), Options{Settings: s, INFPath: s.Source, Report: rep, Now: fixedNow}, lipgloss.DefaultRenderer())
-	m.forward()
-	if m.page != pageDest {
-		t.Fatalf("page %v after Welcome, want Destination", pageTitles[m.page])
+// TestResize: every page fits the terminal; a serial console's 0×0 keeps
+// 80×25.
+func TestResize(t *testing.T) {
+	d := newDriver(t, "", Options{}).size(0, 0)
+	fits(t, d.screen(), 80, 25)
+	for _, size := range [][2]int{{80, 25}, {100, 30}, {60, 20}, {132, 43}} {
+		d := newDriver(t, "", Options{}).size(size[0], size[1])
+		for _, p := range []pageID{pageWelcome, pageSource, pageDest, pageUpload, pageSummary, pageProgress, pageFinish} {
+			d.a.cur = p
+			fits(t, d.screen(), size[0], size[1])
+		}
 	}
-	if m.s.VolumeToCapture != `C:\` {
-		t.Errorf("VolumeToCapture %q, want C:\\", m.s.VolumeToCapture)
+}
+
+// TestColorProfile: the profile comes from the environment; no colour for
+// NO_COLOR and vt100 (bold and reverse stay).
+func TestColorProfile(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"TERM": "xterm"}, "ANSI"},
+		{map[string]string{"TERM": "xterm", "NO_COLOR": "1"}, "Ascii"},
+		{map[string]string{"TERM": "vt100"}, "Ascii"},
+		{map[string]string{"TERM": "vt220"}, "Ascii"},
+		{map[string]string{"TERM": "linux"}, "ANSI"},
+		{map[string]string{"TERM": "xterm-256color"}, "ANSI256"},
+		{map[string]string{"TERM": "xterm-256color", "COLORTERM": "truecolor"}, "TrueColor"},
+		{map[string]string{}, "Ascii"},
+	} {
+		if got := colorProfile(func(k string) string { return tc.env[k] }).String(); !strings.EqualFold(got, tc.want) {
+			t.Errorf("%v: %s, want %s", tc.env, got, tc.want)
+		}
 	}
-	// So a destination on C: is refused where it is typed.
-	f := m.field(pageDest, "DestinationFile")
-	f.in.SetValue(`C:\images\x.wim`)
-	if m.leave(f) || !strings.Contains(f.err, "volume being captured") {
-		t.Errorf("destination on the source accepted; message %q", f.err)
+}
+
+func TestClipPath(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		w    int
+		want string
+	}{
+		{"/srv/images/ref.wim", 40, "/srv/images/ref.wim"},
+		{"/srv/images/very/long/directory/names/ref.wim", 30, "/srv/images/very/lo.../ref.wim"},
+		{`D:\Images\Lab\Windows 11\reference.wim`, 24, `D:\Imag...\reference.wim`},
+		{"/a/" + strings.Repeat("x", 50) + ".wim", 20, "..." + strings.Repeat("x", 13) + ".wim"},
+	} {
+		got := clipPath(tc.in, tc.w)
+		if got != tc.want || width(got) > tc.w {
+			t.Errorf("clipPath(%q, %d) = %q, want %q", tc.in, tc.w, got, tc.want)
+		}
 	}
 }
