@@ -191,6 +191,25 @@ func (s *Server) Log() string {
 	return s.log.String()
 }
 
+// WaitLog waits until what slapd logged after offset off contains want,
+// and returns that part of the log and whether it did. slapd writes its
+// log from its own threads, so a line about an operation may arrive after
+// the client already has the operation's answer; the wait is bounded by a
+// generous limit that only a hung slapd reaches.
+func (s *Server) WaitLog(off int, want string) (string, bool) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l := s.Log()
+		if off > len(l) {
+			off = len(l)
+		}
+		if strings.Contains(l[off:], want) || time.Now().After(deadline) {
+			return l[off:], strings.Contains(l[off:], want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Operations returns how many operations of a kind ("Bind", "Search")
 // slapd has started since it last started, from its monitor database,
 // less those of Operations itself (its searches, the admin's bind).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wdscapture/wdscapture/internal/jsondur"
 	"github.com/wdscapture/wdscapture/store/auth/authconfig"
 	"github.com/wdscapture/wdscapture/store/auth/ldapauth"
 )
@@ -72,30 +73,7 @@ type Config struct {
 }
 
 // Duration is a time.Duration written as "30m" in JSON.
-type Duration time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string such as \"30m\": %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+type Duration = jsondur.Duration
 
 // DefaultConfig returns the defaults every unset field takes.
 func DefaultConfig() Config {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wdscapture/wdscapture/internal/atomicfile"
 	"github.com/wdscapture/wdscapture/store"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
@@ -58,7 +59,7 @@ func (s *Server) writeState(id string, st *uploadState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.statePath(id), data, 0o600)
+	return atomicfile.Write(s.statePath(id), data, 0o600)
 }
 
 // removeStaged deletes an upload's bytes and tusd's record of it.

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wdscapture/wdscapture/internal/atomicfile"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
@@ -90,10 +91,10 @@ func EnsureSelfSigned(root string, hosts []string) (cert tls.Certificate, create
 	if err != nil {
 		return tls.Certificate{}, false, err
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return tls.Certificate{}, false, err
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return tls.Certificate{}, false, err
 	}
 	c, err := tls.LoadX509KeyPair(certPath, keyPath)
@@ -107,40 +108,6 @@ func checkKeyMode(path string) error {
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return fmt.Errorf("%s: the private key is accessible to other users (mode %04o); run: chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

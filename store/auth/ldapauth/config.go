@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/wdscapture/wdscapture/internal/jsondur"
 	"github.com/wdscapture/wdscapture/store/auth"
 )
 
@@ -132,28 +133,8 @@ const (
 	maxCacheTTL           = time.Hour
 )
 
-// Duration is a time.Duration written as "2m" in JSON.
-type Duration time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string such as \"2m\": %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration written as "30m" in JSON.
+type Duration = jsondur.Duration
 
 // ConfigError reports a directory configuration that cannot work; Field
 // is the JSON name of the setting at fault.
@@ -379,9 +360,6 @@ func (c *Config) bindPassword() (string, error) {
 	}
 	return pw, nil
 }
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func setDefault(s *string, v string) {
 	if *s == "" {
