@@ -335,7 +335,8 @@ func (a *app) View() tea.View {
 	v := tea.NewView(content)
 	v.AltScreen = true
 	v.Cursor = cursor
-	v.WindowTitle = "WDS Image Capture Wizard"
+	// No window title: OSC sequences are text to a real VT100 on a serial
+	// line.
 	return v
 }
 

@@ -479,7 +479,7 @@ func TestE2ESilentTerminal(t *testing.T) {
 	if !waitOutput(out, "Volume to capture") {
 		t.Fatalf("the Enter typed early was lost; the terminal shows:\n%q", out.String())
 	}
-	for _, q := range []string{"\x1b]11;?", "\x1b[6n", "\x1b]10;?"} {
+	for _, q := range []string{"\x1b]11;?", "\x1b[6n", "\x1b]10;?", "\x1b]2;"} {
 		if strings.Contains(out.String(), q) {
 			t.Errorf("the wizard asked the terminal %q", q)
 		}

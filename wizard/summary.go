@@ -192,7 +192,7 @@ func (p *summaryPage) view(s *session, st styles, w, h int) ([]string, *tea.Curs
 	case len(s.problems) > 0:
 		lines = append(lines, "The capture cannot start: fix WDSCapture.inf, then check again.")
 	case p.plan != nil:
-		lines = append(lines, st.ok.Render(clip("Ready. Press Enter to capture to "+p.plan.Request.Dest+".", w)))
+		lines = append(lines, st.ok.Render("Ready. Press Enter to capture to "+clipPath(p.plan.Request.Dest, w-34)+"."))
 	}
 	return lines, nil
 }
