@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/atomicfile"
 )
 
 // SaveOptions says how SaveINF writes.
@@ -75,7 +76,10 @@ func SaveINF(s *inf.Settings, target string, o RunOptions, opts SaveOptions) (st
 	if err := c.Write(&b, opts.Password); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(local, b.Bytes(), 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return "", err
+	}
+	if err := atomicfile.Write(local, b.Bytes(), 0o600); err != nil {
 		return "", err
 	}
 	return local, nil
@@ -91,46 +95,4 @@ func isWIM(p string) bool {
 	head := make([]byte, len(wimMagic))
 	_, err = io.ReadFull(f, head)
 	return err == nil && bytes.Equal(head, wimMagic)
-}
-
-// writeFileAtomic writes data to a new file beside p and renames it over
-// p, so that p is either the old file or the complete new one.
-func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
