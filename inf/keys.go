@@ -23,6 +23,7 @@ const (
 	KeyFinish                  = "Finish"
 	KeyUploadToWDSServer       = "UploadToWDSServer"
 	KeyWDSServerName           = "WDSServerName"
+	KeyWDSServerCertificate    = "WDSServerCertificate" // extension: how to trust the image store's certificate
 	KeyWDSImageGroup           = "WDSImageGroup"
 	KeyUsername                = "Username"
 	KeyPassword                = "Password"
@@ -58,6 +59,7 @@ var knownKeys = []keyDef{
 	{SectionCapture, KeyFinish},
 	{SectionWDS, KeyUploadToWDSServer},
 	{SectionWDS, KeyWDSServerName},
+	{SectionWDS, KeyWDSServerCertificate},
 	{SectionWDS, KeyWDSImageGroup},
 	{SectionWDS, KeyUsername},
 	{SectionWDS, KeyPassword},
@@ -150,6 +152,8 @@ func (s *Settings) Set(key, value string) error {
 		s.DestinationFile = value
 	case KeyWDSServerName:
 		s.ServerName = value
+	case KeyWDSServerCertificate:
+		s.ServerCertificate = value
 	case KeyWDSImageGroup:
 		s.ImageGroup = value
 	case KeyUsername:
@@ -190,6 +194,8 @@ func (s *Settings) reset(key string) {
 		s.DestinationFile = ""
 	case KeyWDSServerName:
 		s.ServerName = ""
+	case KeyWDSServerCertificate:
+		s.ServerCertificate = ""
 	case KeyWDSImageGroup:
 		s.ImageGroup = ""
 	case KeyUsername:
@@ -231,6 +237,8 @@ func (s *Settings) Value(key string) string {
 		return s.DestinationFile
 	case KeyWDSServerName:
 		return s.ServerName
+	case KeyWDSServerCertificate:
+		return s.ServerCertificate
 	case KeyWDSImageGroup:
 		return s.ImageGroup
 	case KeyUsername:

@@ -26,6 +26,8 @@ func TestSetValue(t *testing.T) {
 		{KeyCheckIntegrity, "0", "No"},
 		{KeyUploadToWDSServer, "Yes", "Yes"},
 		{KeyWDSServerName, "wds01:8443", "wds01:8443"},
+		{KeyWDSServerCertificate, "3f:a2:" + strings.Repeat("00:", 29) + "9c", "3f:a2:" + strings.Repeat("00:", 29) + "9c"},
+		{KeyWDSServerCertificate, `X:\Windows\System32\ca.pem`, `X:\Windows\System32\ca.pem`},
 		{KeyWDSImageGroup, "Group", "Group"},
 		{KeyUsername, `CORP\u`, `CORP\u`},
 		{KeyPassword, "s3cret", "[REDACTED]"},

@@ -27,15 +27,28 @@
 //
 //	[WDS]
 //	UploadToWDSServer=No
-//	WDSServerName=wds01.corp.example:443
+//	WDSServerName=wds01.corp.example:8443
+//	WDSServerCertificate=3F:A2:...:9C
 //	WDSImageGroup=Reference
 //	Username=CORP\capture
 //	Password=...
 //	DeleteLocalWimOnSuccess=No
 //
-// Compression, CheckIntegrity and Finish (Shutdown, Reboot or Prompt: what
-// the capture environment does after a successful capture) are wdscapture
-// extensions; the stock file has none of them (WDS always used XPRESS). [ExclusionException] has the meaning
+// Compression, CheckIntegrity, Finish (Shutdown, Reboot or Prompt: what
+// the capture environment does after a successful capture) and
+// WDSServerCertificate are wdscapture extensions; the stock file has none
+// of them (WDS always used XPRESS, and trusted its server through the
+// domain). WDSServerName is a host name or IP address with an optional
+// port (8443, the image store's, when none is given) or an https:// URL.
+// WDSServerCertificate says how to trust the image store's HTTPS
+// certificate: its SHA-256 fingerprint as `imagestore cert` prints it
+// (AB:CD:...; the certificate is pinned: no other is accepted), or the full
+// path of a PEM file of the CA that issued it (a drive-letter path such as
+// X:\Windows\System32\lab-ca.pem, or an absolute path); without it the
+// server needs a certificate from a CA the system trusts. Username is
+// DOMAIN\user or user@domain; DeleteLocalWimOnSuccess deletes
+// DestinationFile once the server has verified and published the image.
+// [ExclusionException] has the meaning
 // of DISM's WimScript.ini.
 //
 // Syntax, as Windows' profile readers accept it: section names, key names and
@@ -200,8 +213,13 @@ type Settings struct {
 	// Upload sends the image to the image store (UploadToWDSServer).
 	Upload bool
 	// ServerName is WDSServerName: a host name or IP address, with an
-	// optional :port ("[::1]:8443" for IPv6 with a port).
+	// optional :port ("[::1]:8443" for IPv6 with a port), or an https://
+	// URL.
 	ServerName string
+	// ServerCertificate is WDSServerCertificate (extension): the server
+	// certificate's SHA-256 fingerprint, or the path of a CA file; ""
+	// trusts the system's CAs.
+	ServerCertificate string
 	// ImageGroup is WDSImageGroup.
 	ImageGroup string
 	// Username is DOMAIN\user or user@domain.
@@ -403,6 +421,7 @@ func (s *Settings) LogValue() slog.Value {
 		slog.Any("exceptions", s.ExclusionExceptions),
 		slog.Bool("upload", s.Upload),
 		slog.String("server", s.ServerName),
+		slog.String("serverCertificate", s.ServerCertificate),
 		slog.String("imageGroup", s.ImageGroup),
 		slog.String("username", s.Username),
 		slog.Any("password", s.Password),

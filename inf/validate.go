@@ -66,6 +66,9 @@ func (s *Settings) validate() ErrorList {
 	if msg := checkServer(s.ServerName); msg != "" {
 		add(SectionWDS, KeyWDSServerName, msg)
 	}
+	if msg := checkServerCertificate(s.ServerCertificate); msg != "" {
+		add(SectionWDS, KeyWDSServerCertificate, msg)
+	}
 	if msg := checkText(s.ImageGroup, maxNameLen); msg != "" {
 		add(SectionWDS, KeyWDSImageGroup, msg)
 	}
@@ -245,6 +248,65 @@ func checkServer(v string) string {
 		return fmt.Sprintf("invalid value %s: %v; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443) or an https URL (https://wds01.corp.example)", quoteValue(v), err)
 	}
 	return ""
+}
+
+// checkServerCertificate checks WDSServerCertificate: a fingerprint, or
+// a full path (drive letter or absolute) of a CA file.
+func checkServerCertificate(v string) string {
+	if v == "" {
+		return ""
+	}
+	if msg := checkText(v, maxPathLen); msg != "" {
+		return msg
+	}
+	if !strings.ContainsAny(v, `/\`) {
+		if _, err := ParseFingerprint(v); err != nil {
+			return fmt.Sprintf("%v; or give the full path of the CA certificate file (X:\\Windows\\System32\\ca.pem)", err)
+		}
+		return ""
+	}
+	if _, rest, ok := DriveLetter(v); ok && (strings.HasPrefix(rest, `\`) || strings.HasPrefix(rest, "/")) || strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "//") {
+		return ""
+	}
+	return fmt.Sprintf("invalid value %s: not a full path to a CA certificate file (X:\\Windows\\System32\\ca.pem, /etc/ssl/lab-ca.pem) nor a SHA-256 fingerprint (AB:CD:...)", quoteValue(v))
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint (the value of
+// WDSServerCertificate when it is no path): 64 hex digits in either case,
+// with or without ':' (or spaces) between the pairs, and optionally the
+// "SHA256:" or "sha256 Fingerprint=" prefix tools print. It returns the
+// canonical form, upper case and colon-separated, as `imagestore cert`
+// prints it.
+func ParseFingerprint(v string) (string, error) {
+	s := strings.TrimSpace(v)
+	if i := strings.LastIndexByte(s, '='); i >= 0 && strings.Contains(strings.ToLower(s[:i]), "sha256") {
+		s = s[i+1:]
+	}
+	if len(s) > 7 && strings.EqualFold(s[:7], "sha256:") {
+		s = s[7:]
+	}
+	var hexDigits strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'f', r >= 'A' && r <= 'F':
+			hexDigits.WriteRune(r)
+		case r == ':' || r == ' ':
+		default:
+			return "", fmt.Errorf("invalid value %s: %s is not a hex digit; a SHA-256 fingerprint is 64 hex digits (AB:CD:... as imagestore cert prints it)", quoteValue(v), strconv.QuoteRune(r))
+		}
+	}
+	h := strings.ToUpper(hexDigits.String())
+	if len(h) != 64 {
+		return "", fmt.Errorf("invalid value %s: %d hex digits; a SHA-256 fingerprint has 64 (AB:CD:... as imagestore cert prints it)", quoteValue(v), len(h))
+	}
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String(), nil
 }
 
 // SplitServerName parses WDSServerName: a host name or IP address with an

@@ -22,7 +22,7 @@ func (s *Settings) Write(w io.Writer, includePassword bool) error {
 	kv := func(key, value string) { line(key + "=" + quoteIfNeeded(value)) }
 
 	line("; WDSCapture.inf written by wdscapture.")
-	line("; Compression and CheckIntegrity are wdscapture extensions to the WDS format.")
+	line("; Compression, CheckIntegrity and WDSServerCertificate are wdscapture extensions to the WDS format.")
 	line("[" + SectionCapture + "]")
 	kv(KeyUnattended, yesNo(s.Unattended))
 	kv(KeyVolumeToCapture, normalizeVolume(s.VolumeToCapture))
@@ -53,6 +53,7 @@ func (s *Settings) Write(w io.Writer, includePassword bool) error {
 	line("[" + SectionWDS + "]")
 	kv(KeyUploadToWDSServer, yesNo(s.Upload))
 	kv(KeyWDSServerName, s.ServerName)
+	kv(KeyWDSServerCertificate, s.ServerCertificate)
 	kv(KeyWDSImageGroup, s.ImageGroup)
 	kv(KeyUsername, s.Username)
 	if includePassword {

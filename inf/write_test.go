@@ -32,6 +32,7 @@ func fullSettings() *Settings {
 	s.ExclusionExceptions = []string{`\keep`, `'single'`}
 	s.Upload = true
 	s.ServerName = "[fd00::5]:8443"
+	s.ServerCertificate = `X:\Windows\System32\lab ca.pem`
 	s.ImageGroup = "Reference Images"
 	s.Username = `CORP\capture`
 	s.Password = NewSecret(pw)

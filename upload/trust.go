@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
@@ -37,45 +38,11 @@ func ParseTrust(v string) (Trust, error) {
 	if strings.ContainsAny(v, `/\`) {
 		return Trust{CAFile: v}, nil
 	}
-	fp, err := ParseFingerprint(v)
+	fp, err := inf.ParseFingerprint(v)
 	if err != nil {
 		return Trust{}, err
 	}
 	return Trust{Fingerprint: fp}, nil
-}
-
-// ParseFingerprint reads a SHA-256 fingerprint in either case, with or
-// without ':' (or space) between the pairs, and an optional "SHA256:" or
-// "sha256 Fingerprint=" prefix as tools print it; it returns the
-// canonical form (upper case, colon-separated).
-func ParseFingerprint(v string) (string, error) {
-	s := strings.TrimSpace(v)
-	if i := strings.LastIndexByte(s, '='); i >= 0 && strings.Contains(strings.ToLower(s[:i]), "sha256") {
-		s = s[i+1:]
-	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "SHA256:"), "sha256:")
-	var hexDigits strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9', r >= 'a' && r <= 'f', r >= 'A' && r <= 'F':
-			hexDigits.WriteRune(r)
-		case r == ':' || r == ' ':
-		default:
-			return "", fmt.Errorf("certificate fingerprint %q: %q is not a hex digit (want 64 hex digits, AB:CD:... as imagestore cert prints it)", v, r)
-		}
-	}
-	h := strings.ToUpper(hexDigits.String())
-	if len(h) != 64 {
-		return "", fmt.Errorf("certificate fingerprint %q has %d hex digits; a SHA-256 fingerprint has 64 (AB:CD:... as imagestore cert prints it)", v, len(h))
-	}
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String(), nil
 }
 
 // String describes the trust for messages: "pinned AB:CD:…", "CA file
@@ -114,7 +81,7 @@ func (t Trust) tlsConfig(host string) (*tls.Config, error) {
 		return nil, errors.New("give a certificate fingerprint or a CA file, not both")
 	}
 	if t.Fingerprint != "" {
-		fp, err := ParseFingerprint(t.Fingerprint)
+		fp, err := inf.ParseFingerprint(t.Fingerprint)
 		if err != nil {
 			return nil, err
 		}
