@@ -83,6 +83,9 @@ type Result struct {
 	Size     int64 // bytes of the WIM file
 	Verified bool
 	Duration time.Duration
+	// Upload says where the image landed in the image store (nil when
+	// it was not uploaded).
+	Upload *UploadResult
 }
 
 // CaptureError carries the exit-code class of a failed capture.

@@ -144,18 +144,27 @@ func (p Problems) Unwrap() []error {
 	return out
 }
 
-// Kind is KindSettings when any problem is a bad setting, KindNothing
-// when every one says there is nothing to capture.
+// Kind is KindSettings when any problem is a bad setting, else
+// KindNothing when one says there is nothing to capture, else KindUpload
+// (the image store refuses).
 func (p Problems) Kind() ErrorKind {
-	for _, e := range p {
-		if e.Kind != KindNothing {
-			return KindSettings
-		}
-	}
 	if len(p) == 0 {
 		return KindSettings
 	}
-	return KindNothing
+	nothing := false
+	for _, e := range p {
+		switch e.Kind {
+		case KindNothing:
+			nothing = true
+		case KindUpload:
+		default:
+			return KindSettings
+		}
+	}
+	if nothing {
+		return KindNothing
+	}
+	return KindUpload
 }
 
 // Key returns the problems about key.

@@ -39,6 +39,9 @@ type RunOptions struct {
 	// Report is a scan of the disks made beforehand (the wizard's); nil
 	// makes Prepare scan.
 	Report *scan.Report
+	// UploadRetries is how many failures in a row the upload survives
+	// (0: upload.Config's default).
+	UploadRetries int
 }
 
 // Plan is a fully resolved capture: what the settings and the scan decided.
@@ -51,6 +54,16 @@ type Plan struct {
 	Source *Source
 	// Destination is what was found at DestinationFile.
 	Destination *Destination
+	// Upload is the checked upload target (UploadToWDSServer=Yes).
+	Upload *UploadTarget
+}
+
+// Close ends the plan's session with the image store, if any (Execute
+// closes it itself).
+func (p *Plan) Close() {
+	if p != nil && p.Upload != nil {
+		p.Upload.Client.Close()
+	}
 }
 
 // Run loads the settings and, when they (with the scan) are complete, runs
@@ -128,9 +141,6 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, obs Observer) (
 	for _, k := range c.Missing() {
 		ps = append(ps, missing(k))
 	}
-	if c.Upload {
-		ps = append(ps, problem(KindSettings, inf.KeyUploadToWDSServer, "Yes", nil, "uploading to an image store is not available in this version; set UploadToWDSServer=No (the capture has not started)"))
-	}
 
 	// The source.
 	var src *Source
@@ -158,11 +168,24 @@ func Prepare(ctx context.Context, s *inf.Settings, o RunOptions, obs Observer) (
 	if err != nil {
 		ps = append(ps, problem(KindSettings, inf.SectionExclusionList, "", err, "%v", err))
 	}
+	// The image store: checked with the rest, before anything is written.
+	var target *UploadTarget
+	if c.Upload && len(ps.Topic(TopicUpload)) == 0 {
+		var up Problems
+		target, up, err = prepareUpload(ctx, &c, dest, o, obs)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, up...)
+	}
 	if len(ps) > 0 {
+		if target != nil {
+			target.Client.Close()
+		}
 		return nil, ps.err()
 	}
 
-	plan := &Plan{Settings: &c, Source: src, Destination: dest}
+	plan := &Plan{Settings: &c, Source: src, Destination: dest, Upload: target}
 	req := &plan.Request
 	req.Source = src.Spec
 	req.Dest = dest.Path
@@ -369,8 +392,12 @@ func mountedDrives(drives map[string]string) []string {
 	return out
 }
 
-// Execute runs a prepared plan: capture, verify, and the log file.
+// Execute runs a prepared plan: capture, verify, the log file, and the
+// upload. When the capture succeeds and the upload finally fails, the
+// Result comes with an error: a *CaptureError of KindUpload wrapping an
+// *UploadError (the local WIM is kept; it says how to retry).
 func Execute(ctx context.Context, plan *Plan, o RunOptions, obs Observer) (*Result, error) {
+	defer plan.Close()
 	logPath := o.LogPath
 	if logPath == "" {
 		logPath = plan.Request.Dest + ".log"
@@ -399,5 +426,12 @@ func Execute(ctx context.Context, plan *Plan, o RunOptions, obs Observer) (*Resu
 		return nil, err
 	}
 	log.Info("capture finished", "dest", res.Dest, "size", res.Size, "verified", res.Verified, "duration", res.Duration)
+	if plan.Upload != nil {
+		up, err := runUpload(ctx, plan, res, log, fileObs)
+		if err != nil {
+			return res, fail(KindUpload, err)
+		}
+		res.Upload = up
+	}
 	return res, nil
 }

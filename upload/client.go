@@ -382,6 +382,10 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	if errors.As(err, &ce) {
 		return &Error{Kind: ce.kind, Op: op, Server: c.cfg.Server, Fingerprint: ce.fp, Err: ce.err}
 	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the operation says what was asked; the URL adds nothing
+	}
 	return &Error{Kind: ErrUnreachable, Op: op, Server: c.cfg.Server, Err: err}
 }
 

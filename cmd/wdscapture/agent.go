@@ -35,6 +35,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	noDevices := fs.Bool("no-devices", false, "do not scan /sys/block (only --disk images)")
 	logPath := fs.String("log", "", "log file (default: DestinationFile + \".log\")")
 	threads := fs.Int("threads", 0, "compression threads (0 = all cores)")
+	retries := fs.Int("upload-retries", 8, "failures in a row (dropped connections, server restarts) an upload survives;\nthe count starts again whenever data moves")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -56,7 +57,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	render := &agent.ConsoleRenderer{W: stderr}
 	runOpts := agent.RunOptions{
 		INFPath: *infPath, Root: *root, DiskImages: disks, NoDevices: *noDevices,
-		DriveMap: driveMap, LogPath: *logPath, Interactive: isTerminal(os.Stdin), Threads: *threads,
+		DriveMap: driveMap, LogPath: *logPath, Interactive: isTerminal(os.Stdin), Threads: *threads, UploadRetries: *retries,
 	}
 	res, err := agent.Run(ctx, runOpts, render.Observer())
 	if err != nil {
@@ -72,6 +73,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: image %d %q captured and %s (%s, %d files)\n", res.Dest, res.Image.Index, res.Image.Name,
 		map[bool]string{true: "verified", false: "not verified"}[res.Verified], humanize.Bytes(uint64(res.Size)), res.Image.FileCount)
+	if res.Upload != nil {
+		printUploaded(stdout, res.Upload)
+	}
 	return nil
 }
 

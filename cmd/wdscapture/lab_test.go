@@ -110,12 +110,24 @@ func TestLabDisks(t *testing.T) {
 // extractPartition copies the lettered C: partition out of a disk image,
 // using our scan's JSON for its offset.
 func extractPartition(t *testing.T, disk, dir string) string {
+	start, size := cPartition(t, disk)
+	part := filepath.Join(dir, "part.img")
+	cmd := exec.Command("dd", "if="+disk, "of="+part, "bs=1M", "iflag=skip_bytes,count_bytes", fmt.Sprintf("skip=%d", start), fmt.Sprintf("count=%d", size), "status=none")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dd: %v %s", err, out)
+	}
+	return part
+}
+
+// cPartition returns the offset and size of the lettered C: partition of
+// a disk image, from our scan's JSON.
+func cPartition(t *testing.T, disk string) (start, size int64) {
+	t.Helper()
 	r := runBin(t, "scan", "--json", "--no-devices", disk)
 	var rep scan.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("scan JSON: %v\n%s", err, r.stdout)
 	}
-	var start, size int64
 	for _, v := range rep.Volumes() {
 		if v.Volume.Letter == "C" {
 			start, size = v.Partition.Start, v.Partition.Size
@@ -124,12 +136,7 @@ func extractPartition(t *testing.T, disk, dir string) string {
 	if size == 0 {
 		t.Fatalf("no C: in scan JSON:\n%s", r.stdout)
 	}
-	part := filepath.Join(dir, "part.img")
-	cmd := exec.Command("dd", "if="+disk, "of="+part, "bs=1M", "iflag=skip_bytes,count_bytes", fmt.Sprintf("skip=%d", start), fmt.Sprintf("count=%d", size), "status=none")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("dd: %v %s", err, out)
-	}
-	return part
+	return start, size
 }
 
 func windowsElement(t *testing.T, wim string) string {

@@ -51,6 +51,8 @@ func init() {
 		{"dir", "FILE.wim INDEX", "list the paths in an image", runDir},
 		{"verify", "FILE.wim", "check the integrity table and every stream's SHA-1", runVerify},
 		{"scan", "[--json] [DISK-IMAGE...]", "list disks, volumes, drive letters and sysprepped Windows", runScan},
+		{"upload", "FILE.wim [INDEX] --server HOST --group G --user DOMAIN\\user", "upload an image to an image store (retry a failed upload)", runUploadCmd},
+		{"images", "--server HOST --user DOMAIN\\user [--arch A] [--groups]", "list the images (or groups) of an image store", runImages},
 	}
 }
 

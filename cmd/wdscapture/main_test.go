@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopStore()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -167,7 +168,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"bad compression", "[Capture]\nUnattended=Yes\nImageName=x\nDestinationFile=" + dir + "/a.wim\nCompression=zip\n", 2, []string{"Compression", ":5", "XPRESS", "LZX"}},
 		{"overwrite no", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\n", 2, []string{"exists", "Overwrite=No"}},
 		{"append mismatch", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\nOverwrite=Append\nCompression=LZX\n", 2, []string{"XPRESS", "LZX", "share a compression"}},
-		{"upload before capture", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/up.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=wds.example\nWDSImageGroup=g\nUsername=CORP\\u\nPassword=hunter2\n", 2, []string{"UploadToWDSServer", "not available"}},
+		{"upload settings missing", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/up.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nUsername=CORP\\u\n", 2, []string{"WDSImageGroup", "Password", "is not set"}},
 		{"destination inside source", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + src + "/x.wim\n", 2, []string{"inside the directory being captured"}},
 		{"no such volume", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + dir + "/nope\nImageName=x\nDestinationFile=" + dir + "/b.wim\n", 3, []string{"VolumeToCapture", "no such file"}},
 		{"not a terminal", "[Capture]\nImageName=x\n", 2, []string{"not a terminal", "Unattended=Yes"}},

@@ -21,8 +21,11 @@ type Proxy struct {
 	every int64 // cut every this many bytes (0: never)
 	next  int64
 	cuts  int
-	conns map[net.Conn]bool // true: a client's connection
-	wg    sync.WaitGroup
+	// down refuses new connections; downAt sets down once up reaches it.
+	down   bool
+	downAt int64
+	conns  map[net.Conn]bool // true: a client's connection
+	wg     sync.WaitGroup
 }
 
 // NewProxy relays connections to target.
@@ -43,6 +46,22 @@ func (p *Proxy) CutEvery(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.every, p.next = n, p.up+n
+}
+
+// DownAfter makes the link fail for good once n more bytes have been
+// relayed to the server: the connections are dropped and new ones
+// refused, until SetDown(false).
+func (p *Proxy) DownAfter(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.downAt = p.up + n
+}
+
+// SetDown refuses (true) or relays (false) new connections.
+func (p *Proxy) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down, p.downAt = down, 0
 }
 
 // Up returns the bytes relayed from the clients to the server.
@@ -77,6 +96,13 @@ func (p *Proxy) serve() {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
 		s, err := net.DialTimeout("tcp", p.target, 10*time.Second)
 		if err != nil {
 			c.Close()
@@ -103,6 +129,11 @@ func (p *Proxy) relayUp(c, s net.Conn) {
 			if p.every > 0 && p.up+allow >= p.next {
 				allow, cut = p.next-p.up, true
 				p.next += p.every
+				p.cuts++
+			}
+			if p.downAt > 0 && p.up+allow >= p.downAt {
+				allow, cut = min(allow, max(0, p.downAt-p.up)), true
+				p.down, p.downAt = true, 0
 				p.cuts++
 			}
 			p.up += allow
