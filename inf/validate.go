@@ -245,7 +245,7 @@ func checkServer(v string) string {
 		return ""
 	}
 	if _, _, err := SplitServerName(v); err != nil {
-		return fmt.Sprintf("invalid value %s: %v; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443)", quoteValue(v), err)
+		return fmt.Sprintf("invalid value %s: %v; allowed values are a host name or IP address with an optional :port (wds01, wds01.corp.example:8443, 10.0.0.5, [fd00::5]:8443) or an https URL (https://wds01.corp.example)", quoteValue(v), err)
 	}
 	return ""
 }

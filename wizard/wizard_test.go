@@ -76,7 +76,7 @@ func TestPages(t *testing.T) {
 		{"upload_fields", "", keys(upload, []string{"enter"}), pageUpload},
 		{"upload_bad_server", "", keys(upload, []string{"bad server!", "enter"}), pageUpload},
 		{"upload_password_masked", "", keys(upload, []string{"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!"}), pageUpload},
-		{"summary_upload_refused", "", keys(upload, []string{"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}), pageSummary},
+		{"summary_upload_refused", "", keys(upload, []string{"127.0.0.1:1", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}), pageSummary},
 		{"summary_ready", "", keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "enter"}), pageSummary},
 		{"complete_inf_summary", complete, []string{"enter"}, pageSummary},
 		{"quit_asks", "", []string{"ctrl+c"}, pageWelcome},
@@ -469,7 +469,7 @@ func TestFooterKeysHandled(t *testing.T) {
 			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "enter")
 		},
 		"summary upload": func() *driver {
-			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "s", "enter", "g", "enter", `D\u`, "enter", "p", "enter")
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "g", "enter", `D\u`, "enter", "p", "enter")
 		},
 	}
 	for name, setup := range states {
