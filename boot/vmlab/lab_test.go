@@ -155,18 +155,7 @@ func bootAndReport(t *testing.T, vm *VM, timeout time.Duration, onFailure string
 		t.Fatal(err)
 	}
 	defer run.Kill()
-	var rep *pid1.Report
-	select {
-	case rep = <-srv.Reports():
-	case <-run.Done():
-		select {
-		case rep = <-srv.Reports():
-		case <-time.After(time.Second):
-			t.Fatalf("QEMU exited without a report from the guest; console:\n%s", run.Output())
-		}
-	case <-ctx.Done():
-		t.Fatalf("no report from the guest within %v; console:\n%s", timeout, run.Output())
-	}
+	rep := waitReport(ctx, t, srv, run)
 	if onFailure != "" {
 		if _, err := run.Expect(ctx, regexp.MustCompile(`\[r\] retry`), 0); err != nil {
 			t.Fatalf("failure menu: %v\n%s", err, run.Output())
@@ -183,6 +172,25 @@ func bootAndReport(t *testing.T, vm *VM, timeout time.Duration, onFailure string
 	}
 	t.Logf("boot to power-off: %v (guest uptime at the end %.1fs, capture %.1fs)", run.Elapsed().Round(100*time.Millisecond), rep.Uptime["done"], rep.Uptime["agent-end"]-rep.Uptime["agent-start"])
 	return rep, run
+}
+
+// waitReport waits for the guest's report.
+func waitReport(ctx context.Context, t *testing.T, srv *Server, run *Run) *pid1.Report {
+	t.Helper()
+	select {
+	case rep := <-srv.Reports():
+		return rep
+	case <-run.Done():
+		select {
+		case rep := <-srv.Reports():
+			return rep
+		case <-time.After(time.Second):
+			t.Fatalf("QEMU exited without a report from the guest; console:\n%s", run.Output())
+		}
+	case <-ctx.Done():
+		t.Fatalf("no report from the guest (%v); console:\n%s", ctx.Err(), run.Output())
+	}
+	return nil
 }
 
 func tail(s string, n int) string {

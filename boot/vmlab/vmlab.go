@@ -135,6 +135,9 @@ type VM struct {
 	Machine string
 	// Scratch is a directory for the UEFI variable store copy.
 	Scratch string
+	// Console, when not nil, receives a copy of the serial console's
+	// output as it arrives (a terminal emulator, a log).
+	Console io.Writer
 }
 
 // Args returns QEMU's command line.
@@ -261,6 +264,9 @@ func (v *VM) Start(ctx context.Context) (*Run, error) {
 	w := writerFunc(func(p []byte) (int, error) {
 		r.mu.Lock()
 		r.out.Write(p)
+		if v.Console != nil {
+			_, _ = v.Console.Write(p)
+		}
 		r.mu.Unlock()
 		select {
 		case r.notify <- struct{}{}:
