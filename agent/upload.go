@@ -324,3 +324,28 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// StoreGroups connects to the image store the [WDS] settings of s name
+// (WDSServerName, WDSServerCertificate, Username, Password), as the
+// wizard's Connect does, and returns the account as the store knows it and
+// the image groups it may see, each with its compression type and whether
+// the account may add images. Problems name the INF key to fix.
+func StoreGroups(ctx context.Context, s *inf.Settings, o RunOptions) (user string, groups []protocol.Group, ps Problems) {
+	if ps = CheckKeys(s, inf.KeyWDSServerName, inf.KeyWDSServerCertificate, inf.KeyUsername, inf.KeyPassword); len(ps) > 0 {
+		return "", nil, ps
+	}
+	trust, err := resolveTrust(s, o)
+	if err != nil {
+		return "", nil, Problems{problem(KindUpload, inf.KeyWDSServerCertificate, s.ServerCertificate, err, "%v", err)}
+	}
+	c, err := upload.Connect(ctx, upload.Config{Server: s.ServerName, Trust: trust, User: s.Username, Password: s.Password, Retries: o.UploadRetries})
+	if err != nil {
+		return "", nil, Problems{uploadProblem(s, err)}
+	}
+	defer c.Close()
+	gs, err := c.Groups(ctx)
+	if err != nil {
+		return "", nil, Problems{uploadProblem(s, err)}
+	}
+	return c.User(), gs, nil
+}

@@ -11,6 +11,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
@@ -61,6 +62,9 @@ func (p *finishPage) enter(s *session) tea.Cmd {
 	if res == nil {
 		return nil
 	}
+	if res.Upload != nil && res.Upload.LocalDeleted {
+		return p.setSavePath(s, res)
+	}
 	r, err := images.Open(res.Dest)
 	if err != nil {
 		p.readErr = err.Error()
@@ -76,6 +80,11 @@ func (p *finishPage) enter(s *session) tea.Cmd {
 		}
 		r.Close()
 	}
+	return p.setSavePath(s, res)
+}
+
+// setSavePath proposes where to save the INF.
+func (p *finishPage) setSavePath(s *session, res *agent.Result) tea.Cmd {
 	// Next to the WIM, written as the settings name the WIM: with its
 	// drive letter when DestinationFile has one.
 	local := filepath.Join(filepath.Dir(res.Dest), "WDSCapture.inf")
@@ -229,7 +238,34 @@ func (p *finishPage) view(s *session, st styles, w, h int) ([]string, *tea.Curso
 	res := p.result
 	lines := []string{st.ok.Render("The capture finished."), ""}
 	row := func(label, value string) { lines = append(lines, "  "+fmt.Sprintf("%-13s", label)+value) }
-	row("WIM file", clipPath(res.Dest, w-15))
+	up := res.Upload
+	switch {
+	case up != nil:
+		lines[0] = st.ok.Render("The capture finished, and the image store verified and published the image.")
+		row("Uploaded to", clip(fmt.Sprintf("%s: image group %s, file %s", up.Server, up.Group, up.Image.FileName), w-15))
+		shared := ""
+		if total := up.DataBytes + up.SharedBytes; total > 0 && up.SharedBytes > 0 {
+			shared = fmt.Sprintf("; %.0f%% of the data was there already", 100*float64(up.SharedBytes)/float64(total))
+		}
+		row("Sent", clip(humanize.Bytes(uint64(up.SentBytes))+shared, w-15))
+	case p.runErr != nil:
+		lines[0] = st.err.Render("The capture finished, but the upload failed: the WIM is kept.")
+		msg := p.runErr.Error()
+		var ue *agent.UploadError
+		if errors.As(p.runErr, &ue) {
+			msg = ue.Err.Error()
+		}
+		lines = append(lines, wrap(msg, w, 2, st.err)...)
+		if ue != nil {
+			lines = append(lines, wrap("To upload it later: "+ue.RetryCommand, w, 2, lipgloss.NewStyle())...)
+		}
+		lines = append(lines, "")
+	}
+	if up != nil && up.LocalDeleted {
+		row("WIM file", clipPath(res.Dest, w-15-10)+" (deleted)")
+	} else {
+		row("WIM file", clipPath(res.Dest, w-15))
+	}
 	ratio := ""
 	if res.Size > 0 && res.Image.TotalBytes > 0 {
 		ratio = fmt.Sprintf(", ratio %.2f:1", float64(res.Image.TotalBytes)/float64(res.Size))

@@ -156,8 +156,11 @@ func (p *summaryPage) view(s *session, st styles, w, h int) ([]string, *tea.Curs
 		item("local path", clipPath(p.plan.Request.Dest, w-16))
 	}
 	comp := compressionName(a)
-	if p.plan != nil && p.plan.Request.Append {
+	switch {
+	case p.plan != nil && p.plan.Request.Append:
 		comp += " (the WIM's)"
+	case p.plan != nil && p.plan.Upload != nil && p.plan.Upload.Group.Compression != "":
+		comp += " (the image group's)"
 	}
 	item("Compression", comp, inf.KeyCompression, inf.KeyCheckIntegrity)
 	ow := "stop (the file must not exist)"
@@ -170,10 +173,24 @@ func (p *summaryPage) view(s *session, st styles, w, h int) ([]string, *tea.Curs
 	item("If it exists", ow, inf.KeyOverwrite)
 	section("Upload", pageUpload)
 	if a.Upload {
-		item("Upload", clip(a.ServerName+", group "+a.ImageGroup+", user "+a.Username, w-16),
-			inf.KeyUploadToWDSServer, inf.KeyWDSServerName, inf.KeyWDSImageGroup, inf.KeyUsername, inf.KeyPassword, inf.KeyDeleteLocalWimOnSuccess)
+		item("Server", clip(a.ServerName+", user "+a.Username, w-16),
+			inf.KeyUploadToWDSServer, inf.KeyWDSServerName, inf.KeyWDSServerCertificate, inf.KeyUsername, inf.KeyPassword)
+		group := a.ImageGroup
+		if p.plan != nil && p.plan.Upload != nil {
+			if g := p.plan.Upload.Group; g.Compression == "" {
+				group += " (new: this image sets its compression)"
+			} else {
+				group += fmt.Sprintf(" (%s, %d images)", g.Compression, g.Images)
+			}
+		}
+		item("Image group", clip(group, w-16), inf.KeyWDSImageGroup)
+		del := "no, keep it"
+		if a.DeleteLocalWimOnSuccess {
+			del = "yes, once the server has verified the image"
+		}
+		item("Delete local", del, inf.KeyDeleteLocalWimOnSuccess)
 	} else {
-		item("Upload", "no", inf.KeyUploadToWDSServer, inf.KeyWDSServerName, inf.KeyWDSImageGroup, inf.KeyUsername, inf.KeyPassword, inf.KeyDeleteLocalWimOnSuccess)
+		item("Upload", "no", inf.KeyUploadToWDSServer, inf.KeyWDSServerName, inf.KeyWDSServerCertificate, inf.KeyWDSImageGroup, inf.KeyUsername, inf.KeyPassword, inf.KeyDeleteLocalWimOnSuccess)
 	}
 	lines = append(lines, "")
 	// Problems no page can fix (the exclusion lists of the INF).
@@ -184,7 +201,11 @@ func (p *summaryPage) view(s *session, st styles, w, h int) ([]string, *tea.Curs
 	}
 	switch {
 	case p.preparing:
-		lines = append(lines, "Checking the settings, the volume and the destination...")
+		what := "Checking the settings, the volume and the destination..."
+		if a.Upload {
+			what = "Checking the settings, the volume, the destination and the image store..."
+		}
+		lines = append(lines, clip(what, w))
 	case p.err != nil:
 		lines = append(lines, wrap("! "+p.err.Error(), w, 0, st.err)...)
 	case len(s.problems) > 0 && hasTarget:

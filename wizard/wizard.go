@@ -8,10 +8,13 @@
 //
 // Pages, in order: Welcome; Capture source (the scanned volumes, the image
 // name and description); Destination (the .wim file, compression,
-// overwrite or append); Upload (optional; the upload itself is not
-// available yet, agent.Prepare refuses it); Summary (agent.Prepare runs
-// here and shows every problem at once); Capturing (progress); Finished
-// (the result, the image read back, saving the answers as an INF). Each
+// overwrite or append); Upload (optional: the server and its
+// certificate, Connect, which asks for the credentials and lists the image
+// groups the server has, the group, deleting the local WIM after the
+// server verified the image); Summary (agent.Prepare runs here, the image
+// store's checks included, and shows every problem at once); Capturing
+// (progress, the upload as its own phase); Finished (the result, the image
+// read back, where it landed in the store, saving the answers as an INF). Each
 // page is a model of its own with its keys; the footer lists exactly the
 // keys the page handles.
 //
@@ -70,7 +73,9 @@ type Options struct {
 
 // Run shows the wizard on a terminal (in, out) and returns the capture's
 // result. Quitting before a capture gives ErrCanceled; a capture error is
-// the agent's *agent.CaptureError (KindInterrupted after a cancel).
+// the agent's *agent.CaptureError (KindInterrupted after a cancel). A
+// capture whose upload failed gives its result and a *agent.CaptureError
+// of KindUpload.
 func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) (*agent.Result, error) {
 	a := newApp(ctx, o)
 	p := tea.NewProgram(a, tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx),
@@ -104,7 +109,9 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) (*agent.Re
 	case a.quitErr != nil:
 		return nil, a.quitErr
 	case res != nil:
-		return res, nil
+		// A capture whose upload failed: the result and the
+		// upload's error (exit code 5, the retry command).
+		return res, runErr
 	case runErr != nil:
 		return nil, runErr
 	}

@@ -73,10 +73,16 @@ func TestPages(t *testing.T) {
 		{"dest_drive_confined", "", keys(toDest, []string{`D:\..\..\escaped.wim`, "enter"}), pageDest},
 		{"dest_ok_lzx", "", keys(toDest, []string{tmp + "/new.wim", "enter", "right"}), pageDest},
 		{"upload_off", "", keys(toDest, []string{tmp + "/new.wim", "enter", "enter"}), pageUpload},
-		{"upload_fields", "", keys(upload, []string{"enter"}), pageUpload},
+		{"upload_fields", "", upload, pageUpload},
 		{"upload_bad_server", "", keys(upload, []string{"bad server!", "enter"}), pageUpload},
-		{"upload_password_masked", "", keys(upload, []string{"wds01.corp.example", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!"}), pageUpload},
-		{"summary_upload_refused", "", keys(upload, []string{"127.0.0.1:1", "enter", "Reference", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}), pageSummary},
+		{"upload_bad_certificate", "", keys(upload, []string{"127.0.0.1:1", "enter", "3F:A2", "enter"}), pageUpload},
+		// Connect asks for the credentials first.
+		{"upload_connect_asks_credentials", "", keys(upload, []string{"127.0.0.1:1", "enter", "enter", "enter"}), pageUpload},
+		{"upload_password_masked", "", keys(upload, []string{"127.0.0.1:1", "enter", "enter", "enter", `CORP\capture`, "enter", "s3cr3t!!"}), pageUpload},
+		// Enter on the password connects: a server that does not answer is
+		// said under its name.
+		{"upload_connect_refused", "", keys(upload, []string{"127.0.0.1:1", "enter", "enter", "enter", `CORP\capture`, "enter", "s3cr3t!!", "enter"}), pageUpload},
+		{"summary_upload_refused", complete + "[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nWDSImageGroup=Reference\nUsername=CORP\\capture\nPassword=s3cr3t!!\n", []string{"enter"}, pageSummary},
 		{"summary_ready", "", keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "enter"}), pageSummary},
 		{"complete_inf_summary", complete, []string{"enter"}, pageSummary},
 		{"quit_asks", "", []string{"ctrl+c"}, pageWelcome},
@@ -105,7 +111,7 @@ func TestSkipRules(t *testing.T) {
 		{"volume not generalized", "[Capture]\nImageName=X\nVolumeToCapture=D:\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSource, pageSummary}},
 		{"destination only", "[Capture]\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSource, pageSummary}},
 		{"destination on /proc", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=/proc/a.wim\n", nil, []pageID{pageWelcome, pageDest, pageSummary}},
-		{"upload without server", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n[WDS]\nUploadToWDSServer=Yes\n",
+		{"upload without password", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nWDSImageGroup=G\nUsername=CORP\\u\n",
 			nil, []pageID{pageWelcome, pageUpload, pageSummary}},
 		{"complete", "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile=" + tmp + "/a.wim\n", nil, []pageID{pageWelcome, pageSummary}},
 	}
@@ -123,7 +129,9 @@ func TestSkipRules(t *testing.T) {
 					d.press("enter") // to Compression, the last field
 				case pageUpload:
 					if d.a.sess.s.Upload {
-						d.press("enter", "wds01", "enter", "G", "enter", `CORP\u`, "enter", "p")
+						// Upload, Server, Certificate, User name: on to
+						// the password; then the INF's group, Delete local.
+						d.press("enter", "enter", "enter", "enter", "p", "enter", "enter")
 					}
 				case pageSource:
 					d.press("enter", "enter")
@@ -468,8 +476,14 @@ func TestFooterKeysHandled(t *testing.T) {
 		"summary ready": func() *driver {
 			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "enter")
 		},
+		"upload connect": func() *driver {
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "enter")
+		},
+		"upload credentials": func() *driver {
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "enter", "enter", `D\u`)
+		},
 		"summary upload": func() *driver {
-			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "g", "enter", `D\u`, "enter", "p", "enter")
+			return newDriver(t, "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile="+tmp+"/x.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nWDSImageGroup=G\nUsername=D\\u\nPassword=p\n", Options{}).press("enter")
 		},
 	}
 	for name, setup := range states {
