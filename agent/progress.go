@@ -86,6 +86,9 @@ type Progress struct {
 	ETA time.Duration
 	// Elapsed is the time since the phase began.
 	Elapsed time.Duration
+	// OnServer is, for the upload, the bytes of the image's data the
+	// image store has already and that are not sent (not part of Total).
+	OnServer uint64
 	// Final marks the phase's last snapshot.
 	Final bool
 }
@@ -111,6 +114,9 @@ func (p Progress) String() string {
 		}
 		if p.FilesTotal > 0 {
 			parts = append(parts, fmt.Sprintf("files %d of %d", p.FilesDone, p.FilesTotal))
+		}
+		if p.OnServer > 0 {
+			parts = append(parts, humanize.Bytes(p.OnServer)+" on the server already")
 		}
 		if p.Rate > 0 {
 			parts = append(parts, humanize.Bytes(uint64(p.Rate))+"/s")
@@ -231,6 +237,16 @@ func (t *Tracker) Update(done, total, filesDone, filesTotal uint64, path string)
 	}
 	if now.Sub(t.lastSent) >= t.interval() {
 		t.sendLocked(now)
+	}
+}
+
+// SetOnServer records, for the running upload, the bytes the server has
+// already (shown with every following snapshot).
+func (t *Tracker) SetOnServer(n uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running {
+		t.cur.OnServer = n
 	}
 }
 

@@ -181,3 +181,24 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 		tr.Update(uint64(i)<<15, 0, uint64(i), 1<<20, `\Windows\x.dll`)
 	}
 }
+
+// TestTrackerOnServer: the upload's snapshots say how much of the image
+// the server has already, next to the bytes to send, until the last one.
+func TestTrackerOnServer(t *testing.T) {
+	var got []Progress
+	tr, clock := trackerWithClock(Observer{Progress: func(p Progress) { got = append(got, p) }, Interval: time.Millisecond})
+	tr.Begin(PhaseUpload, 1<<20)
+	tr.SetOnServer(3 << 20)
+	clock.advance(2 * time.Second)
+	tr.Update(1<<19, 0, 0, 0, "")
+	tr.End()
+	for _, p := range got[1:] {
+		if s := p.String(); !strings.Contains(s, " of 1.0 MiB (") || !strings.Contains(s, "3.0 MiB on the server already") {
+			t.Errorf("upload snapshot %q", s)
+		}
+	}
+	tr.Begin(PhaseVerify, 10)
+	if s := got[len(got)-1].String(); strings.Contains(s, "on the server") {
+		t.Errorf("the next phase still says %q", s)
+	}
+}

@@ -247,6 +247,7 @@ func UploadImage(ctx context.Context, job UploadJob, log *slog.Logger, obs Obser
 				obs.note(PhaseUpload, slog.LevelInfo, "sending %s (%d of %d streams); %s of the image's %s is on the server already",
 					humanize.Bytes(uint64(p.Total)), p.MissingBlobs, p.Blobs, humanize.Bytes(uint64(p.SharedBytes)), humanize.Bytes(uint64(p.ImageBytes)))
 				tr.Begin(PhaseUpload, uint64(p.Total))
+				tr.SetOnServer(uint64(p.SharedBytes))
 			case p.Stage == upload.StageSend:
 				tr.Update(uint64(p.Sent), uint64(p.Total), 0, 0, "")
 			case p.Stage == upload.StageFinalize && last.Stage != upload.StageFinalize:

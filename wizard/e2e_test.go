@@ -18,6 +18,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/lab"
+	"github.com/wdscapture/wdscapture/internal/storetest"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -40,6 +41,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	storetest.Cleanup()
 	os.Exit(code)
 }
 
@@ -491,5 +493,60 @@ func TestE2ESilentTerminal(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("exit: %v, want 130", err)
+	}
+}
+
+// TestE2EUpload: the upload as a technician does it in the wizard on an
+// 80×25 terminal: the INF asks for an upload and names the capture; on
+// the Upload page the server and its fingerprint are typed, Connect asks
+// for the credentials and lists the server's groups, one is picked; the
+// capture runs, the upload shows as its own phase, the finish page says
+// where the image landed, and the store lists it; the local WIM is
+// deleted as asked.
+func TestE2EUpload(t *testing.T) {
+	tooltest.Require(t, "tmux", "wiminfo")
+	srv := newTestStore(t)
+	dir := t.TempDir()
+	img := labDisk(t, dir, "disk.img", generalized)
+	wim := filepath.Join(dir, "up.wim")
+	infPath := filepath.Join(dir, "WDSCapture.inf")
+	os.WriteFile(infPath, []byte("[Capture]\r\nUnattended=No\r\nVolumeToCapture=C:\\\r\nImageName=Uploaded in tmux\r\nDestinationFile="+wim+"\r\n[WDS]\r\nUploadToWDSServer=Yes\r\n"), 0o644)
+	r := startTmux(t, dir, "--disk", img, "--no-devices", "--inf", infPath)
+	r.wait("Press Enter")
+	r.keys("Enter")
+	r.waitTitle("Upload to a WDS server (optional)")
+	r.wait("> Server")
+	r.keys("text:"+srv.Addr, "Enter", "text:"+srv.Fingerprint, "Enter", "Enter")
+	r.wait("enter the user name and password")
+	r.keys(`text:LAB\jdoe`, "Enter", "text:"+techPassword, "Enter")
+	s := r.wait("Connected as LAB\\jdoe")
+	if !regexp.MustCompile(`> \( \) Lab +new: XPRESS`).MatchString(s) || !strings.Contains(s, "Lab LZX") {
+		t.Fatalf("the group list:\n%s", s)
+	}
+	r.keys("Enter", "Right", "Enter") // Lab; delete the local WIM
+	s = r.wait("Ready. Press Enter")
+	if !strings.Contains(s, "Image group   Lab (new: this image sets its compression)") {
+		t.Errorf("summary:\n%s", s)
+	}
+	r.keys("Enter")
+	s = r.wait("The capture finished, and the image store verified")
+	for _, want := range []string{"Uploaded to  " + srv.Addr + ": image group Lab, file Uploaded in tmux.wim", "(deleted)"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("finish page lacks %q:\n%s", want, s)
+		}
+	}
+	r.escape()
+	if code, out := r.exit(); code != 0 {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	if _, err := os.Stat(wim); !os.IsNotExist(err) {
+		t.Errorf("the local WIM is still there (%v)", err)
+	}
+	list, err := srv.Imagestore("list", "--as", `LAB\jdoe`)
+	if err != nil || !strings.Contains(list, "Uploaded in tmux") {
+		t.Errorf("imagestore list --as LAB\\jdoe: %v\n%s", err, list)
+	}
+	if logs := srv.Logs(); strings.Contains(logs, techPassword) {
+		t.Errorf("the password shows in the server's log")
 	}
 }

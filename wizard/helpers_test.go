@@ -100,6 +100,8 @@ type driver struct {
 	t    *testing.T
 	a    *app
 	quit bool
+	// mask, when set, hides what changes from run to run in goldens.
+	mask func(string) string
 }
 
 // newDriver returns the wizard for INF text ("" for none) and options.
@@ -263,6 +265,9 @@ func (d *driver) goldenAs(name, tmp string) {
 	}
 	plain = tmpRE.ReplaceAllString(plain, "wzXXXXXXXX")
 	plain = freeRE.ReplaceAllString(plain, "N free")
+	if d.mask != nil {
+		plain = d.mask(plain)
+	}
 	plain = regexp.MustCompile(` +\n`).ReplaceAllString(plain, "\n")
 	c := "cursor: hidden"
 	if cursor != nil {

@@ -207,7 +207,7 @@ func (p *progressPage) view(s *session, st styles, w, h int) ([]string, *tea.Cur
 	lines := []string{clip("Now: "+phase, w), ""}
 	if f := e.Fraction(); f >= 0 && e.Phase == p.phase {
 		lines = append(lines, fmt.Sprintf("%s %5.1f%%", bar(st, f, max(10, w-8)), 100*f))
-		lines = append(lines, clip(e.String(), w))
+		lines = append(lines, packParts(e.String(), w)...)
 	} else if e.Phase == p.phase && p.phase.Name != "" {
 		lines = append(lines, "", clip(e.String(), w))
 	} else {
@@ -229,6 +229,25 @@ func (p *progressPage) view(s *session, st styles, w, h int) ([]string, *tea.Cur
 		lines = append(lines, "  "+clip(l, w-2))
 	}
 	return lines, nil
+}
+
+// packParts lays out the parts of a progress text (separated by three
+// spaces) on as many lines of width w as they need, a part never split.
+func packParts(text string, w int) []string {
+	var lines []string
+	cur := ""
+	for _, part := range strings.Split(text, "   ") {
+		switch {
+		case cur == "":
+			cur = part
+		case width(cur)+3+width(part) <= w:
+			cur += "   " + part
+		default:
+			lines = append(lines, clip(cur, w))
+			cur = part
+		}
+	}
+	return append(lines, clip(cur, w))
 }
 
 // bar draws a progress bar of w cells, filled to fraction f: "#" done,

@@ -118,6 +118,10 @@ func (p *uploadPage) enter(s *session) tea.Cmd {
 		p.groups.chosen = s.s.ImageGroup
 	}
 	p.focus = 0
+	if p.upload.sel == 1 && p.server.Value() == "" {
+		// The INF asks for an upload and names no server: it comes first.
+		p.focusOn(p.server)
+	}
 	for i, f := range p.fields() {
 		if f.Err() != "" {
 			p.focus = i
@@ -278,7 +282,7 @@ func (p *uploadPage) connectedTo(s *session, m connectMsg) {
 			writable++
 		}
 	}
-	p.note = fmt.Sprintf("Connected as %s: %d image groups, %d of them you may add images to.", m.user, len(m.groups), writable)
+	p.note = fmt.Sprintf("Connected as %s: %d image groups, %d you may add images to.", m.user, len(m.groups), writable)
 	p.groups.cursor = -1
 	for i, g := range m.groups {
 		if p.groups.chosen != "" && strings.EqualFold(g.Name, p.groups.chosen) {

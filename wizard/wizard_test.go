@@ -458,6 +458,11 @@ func TestProgressPage(t *testing.T) {
 	p.handle([]runEvent{{note: &agent.Note{Phase: agent.PhaseMetadata, Text: "writing the image metadata"}},
 		{progress: &agent.Progress{Phase: agent.PhaseMetadata, Elapsed: 2 * time.Second}}})
 	d.want("Now: writing the image metadata").wantNot("0 B of 0 B", "%")
+	// The upload is a phase of its own: the bytes to send, those the
+	// server has already, the rate and the ETA.
+	p.handle([]runEvent{{note: &agent.Note{Phase: agent.PhaseUpload, Text: "sending 40.0 MiB (12 of 300 streams)"}},
+		{progress: &agent.Progress{Phase: agent.PhaseUpload, Done: 10 << 20, Total: 40 << 20, OnServer: 2 << 30, Rate: 5 << 20, ETA: 6 * time.Second}}})
+	d.want("Now: sending the image to the image store", " 25.0%", "10.0 MiB of 40.0 MiB", "2.0 GiB on the server already", "5.0 MiB/s", "ETA 6s")
 }
 
 // TestFooterKeysHandled (issue 13 item 8): every key the footer offers does

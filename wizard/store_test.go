@@ -1,0 +1,81 @@
+package wizard
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/internal/storetest"
+)
+
+// The upload page against a real `imagestore serve` on loopback.
+
+const techPassword = "tech pass #1"
+
+// newTestStore starts an image store of its own for a test (killed at
+// its end): LAB\jdoe, a technician, may read group Archive and add to
+// groups Lab (no images yet) and Lab LZX (LZX).
+func newTestStore(t *testing.T) *storetest.Server {
+	t.Helper()
+	root := t.TempDir()
+	err := storetest.Seed(root, map[string]string{"jdoe": techPassword}, map[string][]string{"Technicians": {"jdoe"}}, nil)
+	lzx := images.CompressLZX
+	for _, g := range []struct {
+		name  string
+		write string
+		comp  *images.Compression
+	}{{"Archive", `LAB\Admins`, nil}, {"Lab", `LAB\Technicians`, nil}, {"Lab LZX", `LAB\Technicians`, &lzx}} {
+		if err == nil {
+			err = storetest.AddGroup(root, g.name, []string{`LAB\Technicians`}, []string{g.write}, g.comp)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := storetest.Start(root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	return srv
+}
+
+var fingerprintRE = regexp.MustCompile(`[0-9A-F]{1,2}(:[0-9A-F]{1,2}){3,}`)
+
+// maskStore replaces the store's port and certificate fingerprint in the
+// golden files of d.
+func maskStore(d *driver, srv *storetest.Server) {
+	d.mask = func(s string) string {
+		s = strings.ReplaceAll(s, srv.Addr, "127.0.0.1:PORT")
+		return fingerprintRE.ReplaceAllString(s, "FINGERPRINT")
+	}
+}
+
+// TestUploadConnect: Connect asks for the credentials, lists the groups
+// the server has (the read-only one marked, each with its compression);
+// a wrong password is said under the password; the group chosen sets the
+// capture's compression, and the summary shows it.
+func TestUploadConnect(t *testing.T) {
+	srv := newTestStore(t)
+	tmp := goldenDir(t)
+	d := newDriver(t, "", Options{})
+	maskStore(d, srv)
+	d.press(keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "right", "enter", srv.Addr, "enter", srv.Fingerprint, "enter", "enter"})...)
+	d.onPage(pageUpload).want("enter the user name and password")
+	d.press(`LAB\jdoe`, "enter", "wrong", "enter")
+	d.want(`! log in as LAB\jdoe`, "wrong user name or", "Not connected.").wantNot("Archive")
+	d.press("ctrl+u", techPassword, "enter")
+	d.want(`Connected as LAB\jdoe: 3 image groups, 2 you may add images to.`, "read only: you may not add images", "new: XPRESS", "LZX")
+	d.goldenAs("groups", tmp)
+	// The read-only group cannot be chosen.
+	d.press("up", "enter").want("you may not add images to Archive")
+	d.press("down", "down", "enter", "right", "enter")
+	d.onPage(pageSummary).want("Ready.", "Compression   LZX (the image group's)", "Image group   Lab LZX (LZX, 0 images)", "Delete local  yes, once the server has verified")
+	d.goldenAs("summary", tmp)
+	if _, err := os.Stat(filepath.Join(tmp, "new.wim")); !os.IsNotExist(err) {
+		t.Errorf("something was written before the capture: %v", err)
+	}
+}
