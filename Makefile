@@ -74,7 +74,8 @@ fuzz:
 
 # bench compares our capture with wimlib's on the corpus built by
 # (BENCHFLAGS passes wimbench options, e.g. BENCHFLAGS="-compress LZX -rounds 1")
-# ../shared/bench/make-corpus.sh, in the same run, and prints ratios.
+# ../shared/bench/make-corpus.sh, in the same run, and prints ratios; with the image
+# store: add, export, dedup growth, and the upload over loopback against add.
 # The NTFS image of the corpus is made without FUSE: wimlib captures the
 # tree, mkntfs formats a file, wimapply writes the tree into it.
 CORPUS ?= $(BUILD)/corpus

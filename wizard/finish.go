@@ -270,7 +270,11 @@ func (p *finishPage) view(s *session, st styles, w, h int) ([]string, *tea.Curso
 	if res.Size > 0 && res.Image.TotalBytes > 0 {
 		ratio = fmt.Sprintf(", ratio %.2f:1", float64(res.Image.TotalBytes)/float64(res.Size))
 	}
-	row("Size", clip(fmt.Sprintf("%s for %s of data%s (%v)", humanize.Bytes(uint64(res.Size)), humanize.Bytes(res.Image.TotalBytes), ratio, p.wimComp), w-15))
+	comp := ""
+	if p.image != nil { // the compression read back from the WIM
+		comp = fmt.Sprintf(" (%v)", p.wimComp)
+	}
+	row("Size", clip(fmt.Sprintf("%s for %s of data%s%s", humanize.Bytes(uint64(res.Size)), humanize.Bytes(res.Image.TotalBytes), ratio, comp), w-15))
 	ver := "yes, every stream was read back and checked"
 	if !res.Verified {
 		ver = "no"

@@ -1,14 +1,18 @@
 package wizard
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/internal/storetest"
+	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
 // The upload page against a real `imagestore serve` on loopback.
@@ -78,4 +82,32 @@ func TestUploadConnect(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "new.wim")); !os.IsNotExist(err) {
 		t.Errorf("something was written before the capture: %v", err)
 	}
+}
+
+// TestFinishUpload: the finish page says where the image landed in the
+// store (and that the local WIM was deleted as asked), or, when the
+// upload failed after the capture, that the WIM is kept and how to
+// upload it later.
+func TestFinishUpload(t *testing.T) {
+	tmp := goldenDir(t)
+	wim := filepath.Join(tmp, "reference.wim")
+	smallWIM(t, wim, "Reference")
+	info := images2Info(t, wim)
+	os.Remove(wim)
+	d := newDriver(t, "", Options{})
+	d.a.sess.runResult = &agent.Result{Dest: wim, Image: info, Size: 12 << 20, Verified: true, Duration: 83 * time.Second,
+		Upload: &agent.UploadResult{Server: "wds01.corp.example", Group: "Lab", Image: protocol.Image{Name: "Reference", FileName: "Reference.wim"},
+			SentBytes: 3 << 20, DataBytes: 3 << 20, SharedBytes: 9 << 20, LocalDeleted: true}}
+	d.run(d.a.show(pageFinish))
+	d.want("verified and published", "wds01.corp.example: image group Lab, file Reference.wim", "75% of the data was there already", "(deleted)")
+	d.goldenAs("published", tmp)
+
+	smallWIM(t, wim, "Reference")
+	d = newDriver(t, "", Options{})
+	retry := agent.RetryCommand(wim, 1, "wds01.corp.example", "", "Lab", `CORP\capture`, "Reference", false)
+	d.a.sess.runResult = &agent.Result{Dest: wim, Image: info, Verified: true, Duration: 83 * time.Second}
+	d.a.sess.runErr = &agent.CaptureError{Kind: agent.KindUpload, Err: &agent.UploadError{Err: errors.New("upload to wds01.corp.example: the image store cannot be reached"), WIM: wim, Index: 1, RetryCommand: retry}}
+	d.run(d.a.show(pageFinish))
+	d.want("the upload failed: the WIM is kept", "cannot be reached", "To upload it later: wdscapture upload").wantNot("(deleted)")
+	d.goldenAs("upload_failed", tmp)
 }

@@ -50,6 +50,12 @@ func Binary() (string, error) {
 	return binPath, binErr
 }
 
+// UseBinary makes Start run the imagestore binary at path instead of
+// building one (call it before anything starts a server).
+func UseBinary(path string) {
+	binOnce.Do(func() { binPath = path })
+}
+
 // Cleanup removes the built binary (call it from TestMain after m.Run).
 func Cleanup() {
 	if binDir != "" {

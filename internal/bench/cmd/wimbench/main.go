@@ -88,10 +88,10 @@ func main() {
 	comps := flag.String("compress", "none,XPRESS,LZX", "compression types to compare")
 	threads := flag.String("threads", "1,2", "thread counts to compare")
 	rounds := flag.Int("rounds", 3, "captures per tool and configuration; the median is reported")
-	storeBin := flag.String("imagestore", "", "our image store binary: adds the image store rows (add vs wimverify, export vs wimexport, res.rwm growth)")
-	only := flag.String("only", "", `run one section: "capture" or "store"`)
+	storeBin := flag.String("imagestore", "", "our image store binary: adds the image store rows (add vs wimverify, export vs wimexport, res.rwm growth, upload vs add, re-upload)")
+	only := flag.String("only", "", `run one section: "capture", "store" (with the upload) or "upload"`)
 	flag.Parse()
-	doCapture := *only != "store"
+	doCapture := *only != "store" && *only != "upload"
 	if *rounds < 1 {
 		fatal(fmt.Errorf("-rounds must be at least 1"))
 	}
@@ -208,7 +208,12 @@ func main() {
 		fmt.Fprintf(w, "%-28s | %11.2f %13.2f %6s | %.2f\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
 	}
 	if *storeBin != "" && *only != "capture" {
-		if err := storeBench(w, *corpus, *ours, *storeBin, *outDir, *rounds); err != nil {
+		if *only != "upload" {
+			if err := storeBench(w, *corpus, *ours, *storeBin, *outDir, *rounds); err != nil {
+				fatal(err)
+			}
+		}
+		if err := uploadBench(w, *corpus, *ours, *storeBin, *outDir, *rounds); err != nil {
 			fatal(err)
 		}
 	}
