@@ -155,6 +155,9 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 	if req.Append && req.Overwrite {
 		return nil, fail(KindSettings, errors.New("append and overwrite exclude each other"))
 	}
+	if err := req.Image.Check(); err != nil {
+		return nil, fail(KindSettings, err)
+	}
 	src, err := OpenSource(req.Source, req.AllowDirty, log)
 	if err != nil {
 		return nil, fail(KindNothing, fmt.Errorf("open source %s: %w", req.Source.Path, err))
@@ -211,7 +214,7 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 	}
 	var w *images.Writer
 	if req.Append {
-		w, err = images.Append(req.Dest, opts)
+		w, err = images.AppendContext(ctx, req.Dest, opts)
 	} else {
 		w, err = images.Create(req.Dest, opts)
 	}
@@ -231,7 +234,7 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 	if req.Verify {
 		obs.note(PhaseVerify, slog.LevelInfo, "verifying %s", req.Dest)
 		tr.Begin(PhaseVerify, 0)
-		err := images.Verify(req.Dest, images.VerifyOptions{Threads: req.Threads, Progress: func(done, total uint64) {
+		err := images.VerifyContext(ctx, req.Dest, images.VerifyOptions{Threads: req.Threads, Progress: func(done, total uint64) {
 			tr.Update(done, total, 0, 0, "")
 		}})
 		tr.End()

@@ -65,8 +65,8 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 	if w.done {
 		return nil, fmt.Errorf("add image: writer already closed")
 	}
-	if err := validWindowsXML(opts.WindowsXML); err != nil {
-		return nil, err
+	if err := opts.Check(); err != nil {
+		return nil, fmt.Errorf("add image: %w", err)
 	}
 	for _, im := range w.images {
 		if opts.Name != "" && strings.EqualFold(im.Name, opts.Name) {

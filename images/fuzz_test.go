@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wdscapture/wdscapture/internal/memsource"
+	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
 func seedWIM(f *testing.F, comp Compression) []byte { return seedWIMT(f, comp) }
@@ -230,6 +233,33 @@ func FuzzReader(f *testing.F) {
 				}
 				return nil
 			})
+		}
+	})
+}
+
+// FuzzVerifyAgainstWimverify is a differential fuzz of Verify against
+// wimlib's wimverify on mutated WIMs: whatever wimverify refuses, Verify
+// must refuse too, since the image store trusts Verify for every upload.
+// wimverify runs only on inputs Verify accepts, which keeps the target fast.
+func FuzzVerifyAgainstWimverify(f *testing.F) {
+	tooltest.Require(f, "wimverify")
+	for _, c := range []Compression{CompressNone, CompressXPRESS, CompressLZX} {
+		f.Add(strictWIM(f, c, c == CompressXPRESS))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "f.wim")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if Verify(p, VerifyOptions{Threads: 1}) != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "wimverify", p).CombinedOutput()
+		if err != nil {
+			t.Fatalf("Verify accepts a WIM that wimverify refuses (%v):\n%s", err, out)
 		}
 	})
 }

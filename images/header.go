@@ -30,6 +30,7 @@ const (
 	hdrFlagXPRESS          = 0x00020000
 	hdrFlagLZX             = 0x00040000
 	hdrFlagLZMS            = 0x00080000
+	hdrFlagXPRESS2         = 0x00200000
 )
 
 // Resource header flags (WIM_RESHDR_FLAG_*).
@@ -108,20 +109,30 @@ func (h *header) marshal() []byte {
 	return b
 }
 
-// compression returns the compression type the header declares.
+// compression returns the compression type the header declares. Exactly
+// one known type flag must accompany the compression flag, and none may
+// appear without it: wimlib and DISM never write anything else, and a
+// reader that picked one of two flags would decode data the writer did not
+// mean.
 func (h *header) compression() (Compression, error) {
+	types := h.Flags & (hdrFlagXPRESS | hdrFlagLZX | hdrFlagLZMS | hdrFlagXPRESS2)
 	if h.Flags&hdrFlagCompression == 0 {
+		if types != 0 {
+			return 0, formatErr("header names a compression type but lacks the compression flag (flags %#x)", h.Flags)
+		}
 		return CompressNone, nil
 	}
-	switch {
-	case h.Flags&hdrFlagXPRESS != 0:
+	switch types {
+	case hdrFlagXPRESS:
 		return CompressXPRESS, nil
-	case h.Flags&hdrFlagLZX != 0:
+	case hdrFlagLZX:
 		return CompressLZX, nil
-	case h.Flags&hdrFlagLZMS != 0:
+	case hdrFlagLZMS:
 		return 0, fmt.Errorf("LZMS compression is not supported (header flags %#x)", h.Flags)
+	case 0:
+		return 0, formatErr("header says compressed but names no known compression type (flags %#x)", h.Flags)
 	}
-	return 0, formatErr("header says compressed but names no known compression type (flags %#x)", h.Flags)
+	return 0, formatErr("header names more than one compression type, or an unknown one (flags %#x)", h.Flags)
 }
 
 func compressionFlags(c Compression) uint32 {
@@ -135,7 +146,11 @@ func compressionFlags(c Compression) uint32 {
 }
 
 // parseHeader decodes and validates a WIM header. fileSize bounds every
-// resource it names.
+// resource it names. It refuses at least everything wimlib refuses when it
+// opens a WIM (read_wim_header and the open checks of wimlib 1.13), and
+// more: fields wimlib corrects or ignores with a warning are errors here,
+// because a verifier that the image store trusts must not pass a file that
+// another reader takes differently.
 func parseHeader(b []byte, fileSize int64) (*header, error) {
 	if len(b) < headerSize {
 		return nil, formatErr("file is %d bytes, shorter than the %d-byte WIM header", len(b), headerSize)
@@ -146,8 +161,8 @@ func parseHeader(b []byte, fileSize int64) (*header, error) {
 	if hs := binary.LittleEndian.Uint32(b[0x08:]); hs != headerSize {
 		return nil, formatErr("header size field is %d, want %d", hs, headerSize)
 	}
-	if v := binary.LittleEndian.Uint32(b[0x0C:]); v != wimVersion && v != 0x10b00 {
-		return nil, formatErr("unsupported WIM version %#x", v)
+	if v := binary.LittleEndian.Uint32(b[0x0C:]); v != wimVersion {
+		return nil, formatErr("unsupported WIM version %#x (want %#x)", v, wimVersion)
 	}
 	h := &header{
 		Flags:      binary.LittleEndian.Uint32(b[0x10:]),
@@ -165,20 +180,50 @@ func parseHeader(b []byte, fileSize int64) (*header, error) {
 	if h.Flags&hdrFlagSpanned != 0 || h.TotalParts > 1 {
 		return nil, fmt.Errorf("split (spanned) WIMs are not supported: part %d of %d", h.PartNumber, h.TotalParts)
 	}
-	if _, err := h.compression(); err != nil {
+	if h.PartNumber != 1 || h.TotalParts != 1 {
+		return nil, formatErr("invalid part number %d of %d (a WIM that is not split is part 1 of 1)", h.PartNumber, h.TotalParts)
+	}
+	comp, err := h.compression()
+	if err != nil {
 		return nil, err
 	}
-	if h.Flags&hdrFlagCompression != 0 && h.ChunkSize != ChunkSize && h.ChunkSize != 0 {
+	switch {
+	case comp == CompressNone && h.ChunkSize != 0:
+		return nil, formatErr("chunk size %d in an uncompressed WIM (want 0)", h.ChunkSize)
+	case comp != CompressNone && h.ChunkSize != ChunkSize:
+		if h.ChunkSize == 0 || h.ChunkSize&(h.ChunkSize-1) != 0 {
+			return nil, formatErr("invalid chunk size %d for %v compression", h.ChunkSize, comp)
+		}
 		return nil, fmt.Errorf("unsupported chunk size %d (only %d is supported)", h.ChunkSize, ChunkSize)
 	}
+	if h.ImageCount > maxImages {
+		return nil, formatErr("image count %d is implausible (at most %d)", h.ImageCount, maxImages)
+	}
+	if h.BlobTable.StoredSize == 0 && h.XML.StoredSize == 0 {
+		return nil, formatErr("the header has neither a blob table nor XML data: the WIM was never completed")
+	}
+	// The blob table, XML data and integrity table are stored
+	// uncompressed, each exactly as large as it says.
 	for _, r := range []struct {
-		name string
-		hdr  resHdr
-	}{{"blob table", h.BlobTable}, {"XML data", h.XML}, {"integrity table", h.Integrity}, {"boot metadata", h.BootMeta}} {
-		if r.hdr.StoredSize == 0 {
+		name     string
+		hdr      resHdr
+		optional bool
+	}{{"blob table", h.BlobTable, false}, {"XML data", h.XML, false}, {"integrity table", h.Integrity, true}} {
+		if r.optional && r.hdr.Offset == 0 && r.hdr.StoredSize == 0 && r.hdr.Size == 0 {
 			continue
 		}
+		if r.hdr.Flags&^resFlagMetadata != 0 {
+			return nil, formatErr("the %s has resource flags %#x; it is always stored whole and uncompressed", r.name, r.hdr.Flags)
+		}
+		if r.hdr.Size != r.hdr.StoredSize {
+			return nil, formatErr("the %s claims %d bytes but stores %d", r.name, r.hdr.Size, r.hdr.StoredSize)
+		}
 		if err := checkBounds(r.name, r.hdr, fileSize); err != nil {
+			return nil, err
+		}
+	}
+	if h.BootMeta != (resHdr{}) {
+		if err := checkBounds("boot metadata", h.BootMeta, fileSize); err != nil {
 			return nil, err
 		}
 	}
@@ -187,6 +232,10 @@ func parseHeader(b []byte, fileSize int64) (*header, error) {
 	}
 	return h, nil
 }
+
+// maxImages bounds the image count of a header (wimlib's limit is far
+// higher; no real WIM holds more than a few dozen images).
+const maxImages = 1 << 16
 
 func checkBounds(what string, r resHdr, fileSize int64) error {
 	end := r.Offset + r.StoredSize

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
@@ -40,13 +41,13 @@ func (e *IntegrityError) Error() string {
 }
 
 // checkIntegrity verifies the integrity table tbl against r.
-func checkIntegrity(r io.ReaderAt, tbl []byte, start, end int64) error {
-	return checkIntegrityProgress(r, tbl, start, end, nil)
+func checkIntegrity(ctx context.Context, r io.ReaderAt, tbl []byte, start, end int64) error {
+	return checkIntegrityProgress(ctx, r, tbl, start, end, nil)
 }
 
 // checkIntegrityProgress is checkIntegrity telling progress (if not nil)
 // the bytes checked so far and the total.
-func checkIntegrityProgress(r io.ReaderAt, tbl []byte, start, end int64, progress func(done, total uint64)) error {
+func checkIntegrityProgress(ctx context.Context, r io.ReaderAt, tbl []byte, start, end int64, progress func(done, total uint64)) error {
 	if len(tbl) < 12 {
 		return formatErr("integrity table of %d bytes is too short", len(tbl))
 	}
@@ -59,14 +60,25 @@ func checkIntegrityProgress(r io.ReaderAt, tbl []byte, start, end int64, progres
 	if chunk == 0 || (end-start+chunk-1)/chunk != n {
 		return formatErr("integrity table has %d entries of %d bytes, but the checked region is %d bytes", n, chunk, end-start)
 	}
-	buf := make([]byte, min(chunk, end-start))
+	// The chunk size comes from the file: hash each chunk in pieces so
+	// that a huge one costs no memory.
+	buf := make([]byte, min(chunk, end-start, 1<<20))
 	for i := int64(0); i < n; i++ {
 		off := start + i*chunk
 		sz := min(chunk, end-off)
-		if _, err := r.ReadAt(buf[:sz], off); err != nil {
-			return fmt.Errorf("read bytes %d-%d for the integrity check: %w", off, off+sz, err)
+		h := sha1.New()
+		for p := off; p < off+sz; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := min(int64(len(buf)), off+sz-p)
+			if _, err := r.ReadAt(buf[:k], p); err != nil {
+				return fmt.Errorf("read bytes %d-%d for the integrity check: %w", p, p+k, err)
+			}
+			h.Write(buf[:k])
+			p += k
 		}
-		if h := sha1.Sum(buf[:sz]); [20]byte(tbl[12+20*i:32+20*i]) != h {
+		if [20]byte(tbl[12+20*i:32+20*i]) != [20]byte(h.Sum(nil)) {
 			return &IntegrityError{Chunk: int(i), Start: off, End: off + sz}
 		}
 		if progress != nil {

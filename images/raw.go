@@ -73,7 +73,7 @@ func (r *Reader) CheckIntegrity(progress func(done, total uint64)) (ok bool, err
 		return true, fmt.Errorf("read integrity table: %w", err)
 	}
 	end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
-	return true, checkIntegrityProgress(r.f, tbl, headerSize, end, progress)
+	return true, checkIntegrityProgress(context.Background(), r.f, tbl, headerSize, end, progress)
 }
 
 // Size returns the size of the WIM the reader was given.

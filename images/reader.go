@@ -1,6 +1,7 @@
 package images
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -69,9 +70,6 @@ func NewReader(f io.ReaderAt, size int64) (*Reader, error) {
 	if r.hdr.Flags&hdrFlagWriteInProgress != 0 {
 		return nil, formatErr("the WIM is marked as being written (an interrupted write?)")
 	}
-	if r.hdr.BlobTable.compressed() || r.hdr.XML.compressed() {
-		return nil, formatErr("compressed blob table or XML data is not supported")
-	}
 	tbl := make([]byte, r.hdr.BlobTable.StoredSize)
 	if _, err := f.ReadAt(tbl, int64(r.hdr.BlobTable.Offset)); err != nil {
 		return nil, fmt.Errorf("read blob table: %w", err)
@@ -128,7 +126,7 @@ func (r *Reader) BootIndex() int { return int(r.hdr.BootIndex) }
 func (r *Reader) GUID() [16]byte { return r.hdr.GUID }
 
 // HasIntegrity reports whether the WIM has an integrity table.
-func (r *Reader) HasIntegrity() bool { return r.hdr.Integrity.StoredSize > 0 }
+func (r *Reader) HasIntegrity() bool { return r.hdr.Integrity != resHdr{} }
 
 // BlobCount returns the number of stream blobs (metadata excluded).
 func (r *Reader) BlobCount() int { return len(r.blobs) }
@@ -143,6 +141,9 @@ func (r *Reader) Image(index int) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sum := sha1.Sum(buf); sum != m.hash {
+		return nil, &MetadataHashError{Image: index, Want: m.hash, Got: sum}
+	}
 	sec, rootOff, err := parseSecurity(buf)
 	if err != nil {
 		return nil, fmt.Errorf("image %d: %w", index, err)
@@ -153,6 +154,21 @@ func (r *Reader) Image(index int) (*Image, error) {
 	}
 	return &Image{Info: r.images[index-1], Security: sec, Root: root}, nil
 }
+
+// MetadataHashError reports an image whose metadata resource (its file
+// names, attributes, security descriptors and stream references) does not
+// hash to the SHA-1 the blob table records: the directory tree is damaged.
+type MetadataHashError struct {
+	Image     int
+	Want, Got [20]byte
+}
+
+func (e *MetadataHashError) Error() string {
+	return fmt.Sprintf("image %d: the metadata resource (directory tree) is damaged: it hashes to %x, the blob table says %x", e.Image, e.Got, e.Want)
+}
+
+// Unwrap makes errors.Is(err, ErrFormat) true.
+func (e *MetadataHashError) Unwrap() error { return ErrFormat }
 
 // BlobSize returns the uncompressed size of the blob with hash h.
 func (r *Reader) BlobSize(h [20]byte) (int64, bool) {

@@ -1,9 +1,12 @@
 package images
 
 import (
+	"context"
 	"crypto/sha1"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -54,12 +57,18 @@ func (e *VerifyError) Error() string {
 // Verify checks the integrity table (when present), every image's metadata
 // and the SHA-1 of every stream, and names the files whose data is bad.
 func Verify(path string, opts VerifyOptions) error {
+	return VerifyContext(context.Background(), path, opts)
+}
+
+// VerifyContext is Verify that stops, returning an error wrapping
+// ctx.Err(), as soon as ctx is done.
+func VerifyContext(ctx context.Context, path string, opts VerifyOptions) error {
 	r, err := Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := r.Verify(opts); err != nil {
+	if err := r.VerifyContext(ctx, opts); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
@@ -67,19 +76,31 @@ func Verify(path string, opts VerifyOptions) error {
 
 // Verify checks the WIM r reads as the function Verify does.
 func (r *Reader) Verify(opts VerifyOptions) error {
+	return r.VerifyContext(context.Background(), opts)
+}
+
+// VerifyContext is Verify that stops, returning an error wrapping
+// ctx.Err(), as soon as ctx is done.
+func (r *Reader) VerifyContext(ctx context.Context, opts VerifyOptions) error {
+	interrupted := func() error { return fmt.Errorf("verification interrupted: %w", ctx.Err()) }
 	verr := &VerifyError{}
 	if r.HasIntegrity() {
-		tbl := make([]byte, r.hdr.Integrity.StoredSize)
-		if _, err := r.f.ReadAt(tbl, int64(r.hdr.Integrity.Offset)); err != nil {
-			return fmt.Errorf("read integrity table: %w", err)
-		}
-		end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
-		if err := checkIntegrity(r.f, tbl, headerSize, end); err != nil {
+		if err := r.checkIntegrity(ctx); err != nil {
+			if ctx.Err() != nil {
+				return interrupted()
+			}
+			var ie *IntegrityError
+			if !errors.As(err, &ie) {
+				return err
+			}
 			verr.Integrity = err
 		}
 	}
 	users := map[[20]byte][]string{}
 	for i := range r.metas {
+		if ctx.Err() != nil {
+			return interrupted()
+		}
 		img, err := r.Image(i + 1)
 		if err != nil {
 			return err
@@ -112,8 +133,9 @@ func (r *Reader) Verify(opts VerifyOptions) error {
 	sort.Slice(list, func(i, j int) bool { return list[i].res.Offset < list[j].res.Offset })
 	threads := opts.Threads
 	if threads <= 0 {
-		threads = (&Options{}).threads()
+		threads = runtime.GOMAXPROCS(0)
 	}
+	threads = max(1, min(threads, MaxThreads, len(list)))
 	var done atomic.Uint64
 	var mu sync.Mutex
 	ch := make(chan *blob)
@@ -127,9 +149,9 @@ func (r *Reader) Verify(opts VerifyOptions) error {
 			for b := range ch {
 				err := scErr
 				if err == nil {
-					err = checkBlob(r, b, buf, sc, &done, opts.Progress, total)
+					err = checkBlob(ctx, r, b, buf, sc, &done, opts.Progress, total)
 				}
-				if err != nil {
+				if err != nil && ctx.Err() == nil {
 					mu.Lock()
 					verr.Bad = append(verr.Bad, BadStream{Hash: b.hash, Paths: users[b.hash], Err: err})
 					mu.Unlock()
@@ -137,11 +159,19 @@ func (r *Reader) Verify(opts VerifyOptions) error {
 			}
 		}()
 	}
+feed:
 	for _, b := range list {
-		ch <- b
+		select {
+		case ch <- b:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(ch)
 	wg.Wait()
+	if ctx.Err() != nil {
+		return interrupted()
+	}
 	if verr.Integrity != nil || len(verr.Bad) > 0 {
 		sort.Slice(verr.Bad, func(i, j int) bool { return fmt.Sprint(verr.Bad[i].Paths) < fmt.Sprint(verr.Bad[j].Paths) })
 		return verr
@@ -149,7 +179,17 @@ func (r *Reader) Verify(opts VerifyOptions) error {
 	return nil
 }
 
-func checkBlob(r *Reader, b *blob, buf []byte, sc *scratch, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
+// checkIntegrity reads the integrity table and checks the bytes it covers.
+func (r *Reader) checkIntegrity(ctx context.Context) error {
+	tbl := make([]byte, r.hdr.Integrity.StoredSize)
+	if _, err := r.f.ReadAt(tbl, int64(r.hdr.Integrity.Offset)); err != nil {
+		return fmt.Errorf("read integrity table: %w", err)
+	}
+	end := int64(r.hdr.BlobTable.Offset + r.hdr.BlobTable.StoredSize)
+	return checkIntegrity(ctx, r.f, tbl, headerSize, end)
+}
+
+func checkBlob(ctx context.Context, r *Reader, b *blob, buf []byte, sc *scratch, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
 	rr, err := openResourceWith(r.f, b.res, r.comp, "stream", sc)
 	if err != nil {
 		return err
@@ -157,6 +197,9 @@ func checkBlob(r *Reader, b *blob, buf []byte, sc *scratch, done *atomic.Uint64,
 	h := sha1.New()
 	var n uint64
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		m, err := rr.Read(buf)
 		h.Write(buf[:m])
 		n += uint64(m)

@@ -92,15 +92,52 @@ type Writer struct {
 	prog     Progress
 }
 
+// MaxThreads bounds Options.Threads and VerifyOptions.Threads. Each
+// compression worker holds up to about 6 MiB (LZX, XPRESS at its high
+// level, and the batches in flight); beyond a few dozen threads a capture
+// is bound by the disks, not the CPUs.
+const MaxThreads = 64
+
+// MaxLevel is the highest codec level (xpress.LevelHigh, lzx.LevelMax).
+const MaxLevel = 3
+
 func (o *Options) threads() int {
 	if o.Threads > 0 {
-		return o.Threads
+		return min(o.Threads, MaxThreads)
 	}
-	return runtime.GOMAXPROCS(0)
+	return min(runtime.GOMAXPROCS(0), MaxThreads)
+}
+
+// OptionError reports an Options field out of its range.
+type OptionError struct {
+	Field string
+	Value int
+	Msg   string
+}
+
+func (e *OptionError) Error() string { return fmt.Sprintf("%s %d: %s", e.Field, e.Value, e.Msg) }
+
+// check validates the numeric options.
+func (o *Options) check() error {
+	if o.Threads < 0 || o.Threads > MaxThreads {
+		return &OptionError{"threads", o.Threads, fmt.Sprintf("want 0 (one per core) to %d", MaxThreads)}
+	}
+	switch {
+	case o.Compression != CompressNone && o.Compression != CompressXPRESS && o.Compression != CompressLZX:
+		return &OptionError{"compression", int(o.Compression), "unknown compression type"}
+	case o.Level < 0 || o.Level > MaxLevel:
+		return &OptionError{"level", o.Level, fmt.Sprintf("want 0 (the default) to %d", MaxLevel)}
+	case o.Level != 0 && o.Compression == CompressNone:
+		return &OptionError{"level", o.Level, "a level needs compression (XPRESS or LZX)"}
+	}
+	return nil
 }
 
 // Create starts a new WIM file at path.
 func Create(path string, opts Options) (*Writer, error) {
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	if !opts.Overwrite {
 		if _, err := os.Lstat(path); err == nil {
 			return nil, fmt.Errorf("create %s: file exists (overwrite not allowed)", path)
@@ -140,10 +177,29 @@ func Create(path string, opts Options) (*Writer, error) {
 
 // Append opens the WIM at path to add images. Blobs already stored are
 // reused; new data goes after the current end of the file.
+//
+// Before anything is written, Append checks what the new image will depend
+// on, as wimlib does with --check: the header, blob table and XML data, the
+// integrity table when there is one (which covers every stored byte) and
+// every image's metadata resource. A WIM that fails is left untouched and
+// the error wraps ErrFormat (or is an *IntegrityError).
 func Append(path string, opts Options) (*Writer, error) {
+	return AppendContext(context.Background(), path, opts)
+}
+
+// AppendContext is Append whose checks of the existing WIM stop when ctx is
+// done.
+func AppendContext(ctx context.Context, path string, opts Options) (*Writer, error) {
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("append to %s: %w", path, err)
+	}
 	r, err := Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.checkForAppend(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("append to %s: nothing was written: %w", path, err)
 	}
 	comp := r.Compression()
 	hdr := *r.hdr
@@ -197,6 +253,28 @@ func Append(path string, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// checkForAppend checks the parts of the WIM that an append keeps and
+// builds on.
+func (r *Reader) checkForAppend(ctx context.Context) error {
+	if r.HasIntegrity() {
+		if err := r.checkIntegrity(ctx); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("integrity check interrupted: %w", ctx.Err())
+			}
+			return fmt.Errorf("the WIM is damaged: %w", err)
+		}
+	}
+	for i := range r.metas {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, err := r.Image(i + 1); err != nil {
+			return fmt.Errorf("the WIM is damaged: %w", err)
+		}
+	}
+	return nil
 }
 
 func (w *Writer) init() {
@@ -321,6 +399,9 @@ func (w *Writer) commit() error {
 	w.hdr.BlobTable = resHdr{StoredSize: uint64(len(table)), Flags: resFlagMetadata, Offset: uint64(tableOff), Size: uint64(len(table))}
 	xmlOff := w.out.pos
 	xmlData := marshalXML(w.images, uint64(xmlOff))
+	if err := checkXMLRoundTrip(xmlData, w.images); err != nil {
+		return err
+	}
 	if _, err := w.out.Write(xmlData); err != nil {
 		return err
 	}

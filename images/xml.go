@@ -3,10 +3,13 @@ package images
 import (
 	"encoding/binary"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // ImageInfo is the XML description of one image.
@@ -83,8 +86,19 @@ func parseXML(b []byte) ([]ImageInfo, error) {
 	for i := range u {
 		u[i] = binary.LittleEndian.Uint16(b[2+2*i:])
 	}
+	for i := 0; i < len(u); i++ {
+		if utf16.IsSurrogate(rune(u[i])) {
+			if u[i] >= 0xDC00 || i+1 == len(u) || u[i+1] < 0xDC00 || u[i+1] > 0xDFFF {
+				return nil, formatErr("XML data: unpaired UTF-16 surrogate %#04x at byte %d", u[i], 2+2*i)
+			}
+			i++
+		}
+	}
 	s := string(utf16.Decode(u))
 	s = strings.TrimRight(s, "\x00")
+	if err := checkXMLDocument(s); err != nil {
+		return nil, formatErr("XML data: %v", err)
+	}
 	var doc xmlWIM
 	dec := xml.NewDecoder(strings.NewReader(s))
 	dec.Strict = true
@@ -110,6 +124,142 @@ func parseXML(b []byte) ([]ImageInfo, error) {
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// checkXMLDocument checks that s is one well-formed XML document whose
+// root is WIM: an optional XML declaration first, then comments and
+// blanks, one root element, and nothing after it but comments and blanks.
+// The struct decoder alone stops at the end of the root element and skips
+// text before it, which libxml2 (wimlib's parser) and DISM refuse.
+func checkXMLDocument(s string) error {
+	dec := xml.NewDecoder(strings.NewReader(s))
+	dec.Strict = true
+	depth, roots := 0, 0
+	for i := 0; ; i++ {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				if roots++; roots > 1 {
+					return fmt.Errorf("a second root element <%s> after </WIM>", t.Name.Local)
+				}
+				if t.Name.Local != "WIM" || t.Name.Space != "" {
+					return fmt.Errorf("root element is <%s>, want <WIM>", xmlName(t.Name))
+				}
+			}
+			depth++
+		case xml.EndElement:
+			if depth--; depth < 0 {
+				return fmt.Errorf("an end tag </%s> with no start tag", t.Name.Local)
+			}
+		case xml.CharData:
+			if depth == 0 && strings.Trim(string(t), " \t\r\n") != "" {
+				return errors.New("text outside the root element")
+			}
+		case xml.ProcInst:
+			if strings.EqualFold(t.Target, "xml") && (i != 0 || depth != 0) {
+				return errors.New("an XML declaration that is not at the start of the document")
+			}
+		case xml.Directive:
+			return errors.New("a <!DOCTYPE> or other declaration, which WIM XML data never has")
+		}
+	}
+	if roots == 0 {
+		return errors.New("no root element")
+	}
+	if depth != 0 {
+		return errors.New("the document ends inside an element")
+	}
+	return nil
+}
+
+func xmlName(n xml.Name) string {
+	if n.Space != "" {
+		return n.Space + ":" + n.Local
+	}
+	return n.Local
+}
+
+// maxTextLen bounds an image name or description, in characters.
+const maxTextLen = 1 << 16
+
+// TextError reports an image name, description or other XML text that a
+// WIM's XML data cannot hold.
+type TextError struct {
+	Field  string // "name", "description", ...
+	Offset int    // byte offset of the first bad character in the value
+	Rune   rune   // the character; utf8.RuneError for bytes that are not UTF-8
+	Len    int    // set (with Rune 0) when the value is too long
+}
+
+func (e *TextError) Error() string {
+	switch {
+	case e.Len > 0:
+		return fmt.Sprintf("image %s is %d characters long, more than the %d allowed", e.Field, e.Len, maxTextLen)
+	case e.Rune == utf8.RuneError:
+		return fmt.Sprintf("image %s is not valid UTF-8 (byte %d)", e.Field, e.Offset)
+	}
+	return fmt.Sprintf("image %s has the character %U at byte %d, which XML cannot hold (no control characters but tab, line feed and carriage return; no U+FFFE, U+FFFF)", e.Field, e.Rune, e.Offset)
+}
+
+// xmlChar reports whether r may appear in an XML 1.0 document (the Char
+// production).
+func xmlChar(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r':
+		return true
+	case r < 0x20:
+		return false
+	case r <= 0xD7FF:
+		return true
+	case r < 0xE000:
+		return false
+	case r <= 0xFFFD:
+		return true
+	}
+	return r >= 0x10000 && r <= utf8.MaxRune
+}
+
+// CheckText checks that s can be stored as the text of an image's XML
+// element: valid UTF-8 made of characters XML allows, at most 65536 of
+// them. field names the value in the error.
+func CheckText(field, s string) error {
+	n := 0
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return &TextError{Field: field, Offset: i, Rune: utf8.RuneError}
+			}
+		}
+		if !xmlChar(r) {
+			return &TextError{Field: field, Offset: i, Rune: r}
+		}
+		n++
+	}
+	if n > maxTextLen {
+		return &TextError{Field: field, Len: n}
+	}
+	return nil
+}
+
+// Check checks every text of the options with CheckText, and the WINDOWS
+// element for well-formedness.
+func (o *ImageOptions) Check() error {
+	for _, f := range []struct{ name, v string }{
+		{"name", o.Name}, {"description", o.Description}, {"flags", o.Flags},
+		{"display name", o.DisplayName}, {"display description", o.DisplayDescription},
+	} {
+		if err := CheckText(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return validWindowsXML(o.WindowsXML)
 }
 
 // escape escapes text as wimlib and DISM do: &, <, > and CR only (quotes,
@@ -174,6 +324,27 @@ func validWindowsXML(s string) error {
 	}
 	if err := dec.Decode(&w); err != nil {
 		return fmt.Errorf("WINDOWS XML is not a well-formed <WINDOWS> element: %w", err)
+	}
+	return nil
+}
+
+// checkXMLRoundTrip parses the XML data about to be committed and checks
+// that it gives back images: a WIM whose XML does not parse is unreadable
+// (wiminfo fails with error 73), so such data is never written.
+func checkXMLRoundTrip(data []byte, images []ImageInfo) error {
+	got, err := parseXML(data)
+	if err != nil {
+		return fmt.Errorf("the new XML data does not parse back (nothing was committed): %w", err)
+	}
+	if len(got) != len(images) {
+		return fmt.Errorf("the new XML data parses back to %d images, not %d (nothing was committed)", len(got), len(images))
+	}
+	for i := range got {
+		a, b := &got[i], &images[i]
+		if a.Name != b.Name || a.Description != b.Description || a.Flags != b.Flags ||
+			a.DisplayName != b.DisplayName || a.DisplayDescription != b.DisplayDescription {
+			return fmt.Errorf("image %d's name or description does not survive the XML data (nothing was committed)", i+1)
+		}
 	}
 	return nil
 }
