@@ -37,15 +37,15 @@ func TestInterruptDuringVerification(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	emit := func(e Event) {
-		if e.Phase == PhaseVerify {
+	obs := Observer{Progress: func(p Progress) {
+		if p.Phase == PhaseVerify {
 			cancel()
 		}
-	}
+	}}
 	res, err := Capture(ctx, CaptureRequest{
 		Source: SourceSpec{Path: smallTree(t, dir)}, Dest: filepath.Join(dir, "x.wim"),
 		Image: images.ImageOptions{Name: "x"}, Compression: images.CompressXPRESS, Verify: true,
-	}, nil, emit)
+	}, nil, obs)
 	var ce *CaptureError
 	if !errors.As(err, &ce) || ce.Kind != KindInterrupted {
 		t.Fatalf("Capture = %+v, %v; want an interruption (KindInterrupted)", res, err)
