@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 )
 
 const maxMetadataSize = 1 << 30 // 1 GiB of dentries is far beyond any real image
@@ -32,13 +33,8 @@ type Image struct {
 
 // Open opens the WIM at path and reads its header, blob table and XML data.
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
+	f, st, err := fileopen.Open(path, "a WIM file", false)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	r, err := NewReader(f, st.Size())

@@ -71,6 +71,7 @@ type ImageOptions struct {
 type Writer struct {
 	path     string
 	tmpPath  string
+	lock     *os.File // holds the lock on tmpPath until it is renamed or removed
 	f        *os.File
 	out      *output
 	appendTo bool
@@ -90,6 +91,9 @@ type Writer struct {
 	inflight []*chunkBatch // batches with the workers, oldest first
 	done     bool
 	prog     Progress
+	// beforeRename, when set, checks the complete temporary file of a new
+	// WIM before it is renamed into place; an error discards it.
+	beforeRename func(tmp string) error
 }
 
 // MaxThreads bounds Options.Threads and VerifyOptions.Threads. Each
@@ -143,12 +147,11 @@ func Create(path string, opts Options) (*Writer, error) {
 			return nil, fmt.Errorf("create %s: file exists (overwrite not allowed)", path)
 		}
 	}
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".partial-*")
+	f, lock, err := createPartial(path)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	w := &Writer{path: path, tmpPath: f.Name(), f: f, opts: opts}
+	w := &Writer{path: path, tmpPath: f.Name(), f: f, lock: lock, opts: opts}
 	w.init()
 	if _, err := rand.Read(w.hdr.GUID[:]); err != nil {
 		w.Abort()
@@ -205,6 +208,7 @@ func AppendContext(ctx context.Context, path string, opts Options) (*Writer, err
 	hdr := *r.hdr
 	blobs := r.blobList
 	images := append([]ImageInfo(nil), r.images...)
+	end := r.usedEnd()
 	r.Close()
 	if comp != opts.Compression {
 		return nil, fmt.Errorf("append to %s: the WIM uses %v compression, not %v; images in one WIM share a compression type", path, comp, opts.Compression)
@@ -221,7 +225,19 @@ func AppendContext(ctx context.Context, path string, opts Options) (*Writer, err
 		f.Close()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
 	}
-	w := &Writer{path: path, f: f, opts: opts, appendTo: true, origSize: st.Size(), oldHdr: make([]byte, headerSize)}
+	// New data goes after the end of what the WIM uses. Bytes beyond it
+	// are left by a writer that was killed before its commit; they are
+	// dead space that would otherwise stay in the file for good.
+	if st.Size() > end {
+		lg := opts.Logger
+		if lg == nil {
+			lg = slog.New(slog.DiscardHandler)
+		}
+		lg.Warn("dropping the unused tail of the WIM (left by an interrupted write)", "path", path, "bytes", st.Size()-end)
+	} else {
+		end = st.Size()
+	}
+	w := &Writer{path: path, f: f, opts: opts, appendTo: true, origSize: end, oldHdr: make([]byte, headerSize)}
 	if _, err := f.ReadAt(w.oldHdr, 0); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("append to %s: read the header: %w", path, err)
@@ -243,7 +259,7 @@ func AppendContext(ctx context.Context, path string, opts Options) (*Writer, err
 		f.Close()
 		return nil, formatErr("append to %s: %d metadata resources for %d images", path, len(w.metas), len(w.images))
 	}
-	w.out, err = newOutput(f, path, st.Size())
+	w.out, err = newOutput(f, path, end)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
@@ -331,7 +347,9 @@ func (w *Writer) Abort() error {
 		return errors.Join(append(errs, w.f.Close())...)
 	}
 	w.f.Close()
-	return os.Remove(w.tmpPath)
+	err := os.Remove(w.tmpPath)
+	w.lock.Close()
+	return err
 }
 
 // Test hooks of the commit (crash_test.go fails or kills the writer at
@@ -470,6 +488,13 @@ func (w *Writer) commit() error {
 	}
 	w.done = true
 	if !w.appendTo {
+		defer w.lock.Close()
+		if w.beforeRename != nil {
+			if err := w.beforeRename(w.tmpPath); err != nil {
+				os.Remove(w.tmpPath)
+				return err
+			}
+		}
 		if err := os.Rename(w.tmpPath, w.path); err != nil {
 			os.Remove(w.tmpPath)
 			return err
