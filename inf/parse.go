@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 )
 
 // maxReports caps the errors and the warnings reported for one file, so that
@@ -30,18 +32,12 @@ func lookupSection(name string) (string, bool) {
 
 // Load reads and parses the file at path. See Parse for the results.
 func Load(path string) (*Settings, []Warning, error) {
-	f, err := os.Open(path)
+	// Opened without blocking: a FIFO here must be an error, not a hang.
+	f, fi, err := fileopen.Open(path, "a settings file", false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read capture settings: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read capture settings %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("read capture settings %s: not a regular file (%s)", path, fi.Mode().Type())
-	}
 	if fi.Size() > MaxSize {
 		return nil, nil, fmt.Errorf("read capture settings %s: file is %d bytes, more than the %d-byte limit", path, fi.Size(), MaxSize)
 	}
@@ -115,6 +111,7 @@ func Parse(data []byte, name string) (*Settings, []Warning, error) {
 	if p.suppressedWarnings > 0 {
 		p.warnings = append(p.warnings, Warning{File: name, Msg: fmt.Sprintf("%d more warnings not shown", p.suppressedWarnings)})
 	}
+	p.s.Warnings = p.warnings
 	if len(p.errs) > 0 {
 		sortErrors(p.errs)
 		if len(p.errs) > maxReports {
@@ -203,13 +200,25 @@ func (p *parser) run(text string) *Error {
 		}
 		isList := section == SectionExclusionList || section == SectionExclusionException
 		name, trailing, isHeader, malformed := sectionHeader(t)
-		if isHeader && !(isList && trailing != "" && trailing[0] != ';' && trailing[0] != '#') {
-			if trailing != "" && trailing[0] != ';' && trailing[0] != '#' {
-				p.warn(lineNo, fmt.Sprintf("text after section header [%s] ignored", name))
+		if !malformed && isHeader && trailing != "" && trailing[0] != ';' && trailing[0] != '#' {
+			malformed = true
+		}
+		if malformed {
+			// Taken as a pattern or skipped, the lines after it (a
+			// password among them) would land where they do not belong:
+			// they are ignored, and the file is refused.
+			why := "missing ']'"
+			if isHeader {
+				why = "text after ']' (a comment starts with ';' or '#')"
 			}
+			p.fail(lineNo, "", "", fmt.Sprintf("malformed section header: %s; the lines up to the next section header are ignored", why))
+			section, unknown = "", true
+			continue
+		}
+		if isHeader {
 			canon, ok := lookupSection(name)
 			if !ok {
-				p.warn(lineNo, fmt.Sprintf("unknown section %s ignored; known sections are [Capture], [ExclusionList], [ExclusionException], [WDS]", quoteValue("["+name+"]")))
+				p.fail(lineNo, "", "", fmt.Sprintf("unknown section %s; known sections are [Capture], [ExclusionList], [ExclusionException], [WDS] (the lines up to the next section header are ignored)", quoteName("["+name+"]", sectionNames)))
 				section, unknown = "", true
 				continue
 			}
@@ -226,9 +235,16 @@ func (p *parser) run(text string) *Error {
 			}
 			continue
 		}
-		if malformed && !isList {
-			p.fail(lineNo, "", "", "malformed section header: missing ']'")
-			continue
+		if isList {
+			// A settings line among the patterns: a section header is
+			// missing or damaged above it. It is never kept as a pattern
+			// (the value may be the password, and patterns are logged).
+			if eq := strings.IndexByte(t, '='); eq > 0 {
+				if k, ok := lookupKey(trimBlank(t[:eq])); ok {
+					p.fail(lineNo, section, "", fmt.Sprintf("%s=... is a setting of [%s], not a pattern: is its section header missing or malformed? (the value is not shown)", k.name, k.section))
+					continue
+				}
+			}
 		}
 		switch {
 		case unknown:
@@ -272,7 +288,7 @@ func (p *parser) keyLine(section, t string, line int) {
 	}
 	k, ok := lookupKey(keyName)
 	if !ok {
-		p.warn(line, fmt.Sprintf("unknown key %s in [%s] ignored", quoteValue(keyName), section))
+		p.warn(line, fmt.Sprintf("unknown key %s in [%s] ignored", quoteName(keyName, keyNames()), section))
 		return
 	}
 	if k.section != section {

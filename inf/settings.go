@@ -59,18 +59,24 @@
 // single quotes around a value or a list line is removed. An empty value is
 // the same as an absent key. In [ExclusionList] and [ExclusionException] each
 // non-comment line is one pattern, taken whole: a pattern may contain '=',
-// since NTFS names may. The encoding may be UTF-8 (with or without BOM),
+// since NTFS names may, but a line that starts with a known key and '='
+// (Password=...) is an error, never a pattern: its section header is
+// missing. A pattern that starts with '[' must be quoted, since a line
+// starting with '[' is a section header. The encoding may be UTF-8 (with or without BOM),
 // UTF-16LE or UTF-16BE with a BOM (what Notepad's "Unicode" writes), or,
 // when the bytes are not valid UTF-8, Windows-1252 (Notepad's "ANSI"; a
 // warning says so). Line ends may be CRLF or LF. Files over MaxSize bytes and
 // files with NUL or other control characters are refused.
 //
-// Problems are sorted into warnings (unknown sections and keys, text outside
-// any section, a key repeated with the same value: the file still works) and
-// errors (bad values, a key repeated with a different value, malformed
-// section headers). Parse collects every error, not only the first, in an
-// ErrorList; each names the file, line, section, key and the allowed values.
-// The password never appears in any message.
+// Problems are sorted into warnings (unknown keys, text outside any
+// section, a key repeated with the same value: the file still works) and
+// errors (bad values, a key repeated with a different value, section
+// headers that are malformed ("[WDS] server", "[WDS" without ']') or
+// unknown, settings lines among patterns). Parse collects every error, not
+// only the first, in an ErrorList; each names the file, line, section, key
+// and the allowed values. The password never appears in any message; key
+// and section names that are not ASCII are shown escaped ("\u0420assword"),
+// saying which key they look like.
 //
 // Why not gopkg.in/ini.v1 (v1.67): its parser cannot be configured to these
 // rules. A value starting with a backquote or """ opens a multi-line literal
@@ -170,6 +176,9 @@ func (o *Overwrite) UnmarshalText(b []byte) error {
 type Settings struct {
 	// Source is the file the settings came from, "" if none.
 	Source string
+	// Warnings are those Parse gave for Source, kept so that the
+	// capture log records them too.
+	Warnings []Warning
 
 	// [Capture]
 

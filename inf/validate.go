@@ -101,9 +101,11 @@ func sortErrors(errs ErrorList) {
 	}
 }
 
+// hasControl reports control characters, and U+FFFE and U+FFFF, which no
+// XML can hold (image names and descriptions go into the WIM's XML data).
 func hasControl(v string) bool {
 	for _, r := range v {
-		if (r < 0x20 && r != '\t') || r == 0x7f {
+		if (r < 0x20 && r != '\t') || r == 0x7f || r == 0xFFFE || r == 0xFFFF {
 			return true
 		}
 	}
