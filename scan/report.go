@@ -90,6 +90,9 @@ type Partition struct {
 	Role string `json:"role"`
 	// Problem is set when the entry is inconsistent with the disk.
 	Problem string `json:"problem,omitempty"`
+	// Overlaps lists the indexes of the partitions this one overlaps (an
+	// extended container and its logical partitions do not count).
+	Overlaps []int `json:"overlaps,omitempty"`
 	// Volume is the file system in the partition; nil for extended
 	// containers and entries outside the disk.
 	Volume *Volume `json:"volume,omitempty"`

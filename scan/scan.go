@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 )
 
 // Options configures Scan. The zero value scans nothing: set BlockDevices
@@ -404,9 +406,11 @@ func Scan(ctx context.Context, opts Options) (*Report, error) {
 func scanPath(ctx context.Context, d *Disk, opts Options) {
 	log := opts.Logger.With("disk", d.Path)
 	d.Partitions = []*Partition{}
-	f, err := os.Open(d.Path) // O_RDONLY: the scan never writes
+	// O_RDONLY: the scan never writes. A directory, FIFO or character
+	// device is no disk: opened as one it reads as 8 EiB or blocks.
+	f, _, err := fileopen.Open(d.Path, "a disk image or block device", true)
 	if err != nil {
-		d.Error = fmt.Sprintf("open %s: %v", d.Path, err)
+		d.Error = err.Error() // names the path: an *fs.PathError or a *fileopen.TypeError
 		log.Warn("cannot open disk", "err", err)
 		return
 	}
@@ -449,6 +453,7 @@ func ScanDisk(ctx context.Context, r io.ReaderAt, d *Disk, opts Options) {
 		}
 	}
 	sort.SliceStable(d.Partitions, func(i, j int) bool { return d.Partitions[i].Index < d.Partitions[j].Index })
+	markOverlaps(d.Partitions)
 	for _, p := range d.Partitions {
 		if p.Role == RoleLDMData || p.Role == RoleLDMMetadata || p.Role == RoleStorageSpaces {
 			d.Warnings = append(d.Warnings, "dynamic disk or Storage Spaces member: the volumes on it cannot be read; convert it to a basic disk in Windows to capture from it")
@@ -463,6 +468,14 @@ func ScanDisk(ctx context.Context, r io.ReaderAt, d *Disk, opts Options) {
 			continue
 		}
 		p.Volume = probeVolume(r, d, p, opts)
+		if len(p.Overlaps) > 0 {
+			// Whatever it holds, it is no capture candidate.
+			v := p.Volume
+			if v.Detail == "" && v.State != StateNone {
+				v.Detail = "otherwise: " + v.State.Reason()
+			}
+			v.State, v.Reason = StateOverlap, StateOverlap.Reason()
+		}
 	}
 }
 

@@ -379,6 +379,7 @@ func readMBR(r io.ReaderAt, size int64, s0 []byte, l *layout) error {
 	}
 	l.table = TableMBR
 	l.id = fmt.Sprintf("%08X", binary.LittleEndian.Uint32(s0[440:]))
+	next, extended := 5, 0
 	for _, p := range t.Partitions {
 		typ := byte(p.Type)
 		if typ == 0 || p.Size == 0 {
@@ -386,11 +387,42 @@ func readMBR(r io.ReaderAt, size int64, s0 []byte, l *layout) error {
 		}
 		part := mbrPartition(p.Index, int64(p.Start), int64(p.Size), typ, p.Bootable, sectors, ss)
 		l.parts = append(l.parts, part)
-		if isExtended(typ) && part.Problem == "" {
-			readLogical(r, int64(p.Start), sectors, l)
+		if isExtended(typ) {
+			if extended++; extended == 2 {
+				l.warnf("more than one extended partition: their logical partitions are numbered on from the first's, as Linux does; Windows reads only one")
+			}
+			if part.Problem == "" {
+				next = readLogical(r, int64(p.Start), sectors, next, l)
+			}
 		}
 	}
 	return nil
+}
+
+// markOverlaps records, on every partition whose range overlaps another's,
+// the other's index and a Problem. An extended container holds its
+// logical partitions and overlaps nothing else by that.
+func markOverlaps(parts []*Partition) {
+	for i, a := range parts {
+		for _, b := range parts[i+1:] {
+			if a.Size <= 0 || b.Size <= 0 || a.Start >= b.Start+b.Size || b.Start >= a.Start+a.Size {
+				continue
+			}
+			if (a.Role == RoleExtended && b.Logical) || (b.Role == RoleExtended && a.Logical) {
+				continue
+			}
+			for _, x := range [][2]*Partition{{a, b}, {b, a}} {
+				p, q := x[0], x[1]
+				p.Overlaps = append(p.Overlaps, q.Index)
+				msg := fmt.Sprintf("overlaps partition %d (bytes %d-%d)", q.Index, q.Start, q.Start+q.Size)
+				if p.Problem == "" {
+					p.Problem = msg
+				} else {
+					p.Problem += "; " + msg
+				}
+			}
+		}
+	}
 }
 
 func mbrPartition(index int, start, count int64, typ byte, boot bool, diskSectors, ss int64) *Partition {
@@ -414,26 +446,27 @@ func mbrPartition(index int, start, count int64, typ byte, boot bool, diskSector
 }
 
 // readLogical follows the chain of extended boot records that starts at
-// sector extStart. Logical partitions are numbered from 5, like Linux does.
-func readLogical(r io.ReaderAt, extStart, diskSectors int64, l *layout) {
+// sector extStart, numbering logical partitions from index (5 for the
+// first extended partition, like Linux does), and returns the next free
+// number.
+func readLogical(r io.ReaderAt, extStart, diskSectors int64, index int, l *layout) int {
 	ss := int64(l.sectorSize)
 	seen := map[int64]bool{}
 	next := extStart
-	index := 5
 	for range maxLogical {
 		if seen[next] {
 			l.warnf("extended partition chain loops back to sector %d", next)
-			return
+			return index
 		}
 		seen[next] = true
 		if next >= diskSectors {
 			l.warnf("extended boot record at sector %d lies outside the disk", next)
-			return
+			return index
 		}
 		t, err := mbr.Read(newROFile(r, next*ss, 512, "ebr"), l.sectorSize, l.sectorSize)
 		if err != nil {
 			l.warnf("extended boot record at sector %d unreadable: %v", next, err)
-			return
+			return index
 		}
 		e1, e2 := t.Partitions[0], t.Partitions[1]
 		if e1.Type != 0 && e1.Size != 0 {
@@ -443,11 +476,12 @@ func readLogical(r io.ReaderAt, extStart, diskSectors int64, l *layout) {
 			index++
 		}
 		if !isExtended(byte(e2.Type)) || e2.Size == 0 {
-			return
+			return index
 		}
 		next = extStart + int64(e2.Start)
 	}
 	l.warnf("more than %d logical partitions; the rest are ignored", maxLogical)
+	return index
 }
 
 // Partition roles: what a partition is for, as the report names it.

@@ -30,6 +30,7 @@ const (
 	StateNoWindows                   // no Windows installation on the volume
 	StateError                       // the volume could not be read
 	StateNotChecked                  // NTFS, but no volume opener was configured
+	StateOverlap                     // the partition overlaps another: the table is damaged
 )
 
 var stateNames = [...]string{
@@ -46,6 +47,7 @@ var stateNames = [...]string{
 	StateNoWindows:      "no_windows",
 	StateError:          "error",
 	StateNotChecked:     "not_checked",
+	StateOverlap:        "overlap",
 }
 
 var stateReasons = [...]string{
@@ -62,6 +64,7 @@ var stateReasons = [...]string{
 	StateNoWindows:      "no Windows installation found on this volume",
 	StateError:          "the volume could not be read",
 	StateNotChecked:     "the volume was not inspected",
+	StateOverlap:        "the partition overlaps another partition, so the partition table is damaged and a capture could read another volume's data: repair the table (or restore the disk) before capturing",
 }
 
 // String returns the stable snake_case name used in JSON ("ready", ...).
