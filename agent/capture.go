@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 	"github.com/wdscapture/wdscapture/internal/humanize"
 	"github.com/wdscapture/wdscapture/scan"
 	"github.com/wdscapture/wdscapture/volume"
@@ -78,11 +81,16 @@ type ImageXML = images.ImageOptions
 
 // Result describes a finished capture.
 type Result struct {
-	Dest     string
-	Image    images.ImageInfo
-	Size     int64 // bytes of the WIM file
-	Verified bool
-	Duration time.Duration
+	Dest  string
+	Image images.ImageInfo
+	Size  int64 // bytes of the WIM file
+	// Appended is set when the image was added to an existing WIM; Added
+	// is then how much the file grew, and Unused its dead space (see
+	// images.Optimize).
+	Appended      bool
+	Added, Unused int64
+	Verified      bool
+	Duration      time.Duration
 	// Upload says where the image landed in the image store (nil when
 	// it was not uploaded).
 	Upload *UploadResult
@@ -113,12 +121,37 @@ func (e *CaptureError) Unwrap() error { return e.Err }
 func fail(kind ErrorKind, err error) error {
 	if errors.Is(err, context.Canceled) {
 		kind = KindInterrupted
+		var ie *InterruptedError
+		if !errors.As(err, &ie) {
+			err = &InterruptedError{Msg: "interrupted before the capture started; nothing was written"}
+		}
 	}
 	return &CaptureError{Kind: kind, Err: err}
 }
 
+// InterruptedError says what an interruption (Ctrl-C, SIGTERM) left
+// behind, in words a technician can act on. It wraps context.Canceled.
+type InterruptedError struct{ Msg string }
+
+func (e *InterruptedError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, context.Canceled) true.
+func (e *InterruptedError) Unwrap() error { return context.Canceled }
+
+// interruptedWriting describes an interruption before the new WIM (or
+// appended image) was committed.
+func interruptedWriting(req CaptureRequest) error {
+	if req.Append {
+		return &InterruptedError{Msg: fmt.Sprintf("interrupted: the capture was stopped; %s is unchanged", req.Dest)}
+	}
+	return &InterruptedError{Msg: fmt.Sprintf("interrupted: the capture was stopped; %s was not written", req.Dest)}
+}
+
 // OpenSource opens a capture source: a directory tree, or an NTFS volume
-// read raw (never mounted, opened read-only).
+// read raw (never mounted, opened read-only) from a regular file or a
+// block device. Anything else (a FIFO, a character device such as
+// /dev/zero, a socket) is refused before it is opened, since opening a
+// FIFO waits for a writer and reading a character device never ends.
 func OpenSource(spec SourceSpec, allowDirty bool, log *slog.Logger) (volume.Source, error) {
 	st, err := os.Stat(spec.Path)
 	if err != nil {
@@ -127,24 +160,43 @@ func OpenSource(spec SourceSpec, allowDirty bool, log *slog.Logger) (volume.Sour
 	if st.IsDir() {
 		return volume.OpenDir(spec.Path, log)
 	}
-	if spec.Size == 0 {
-		v, err := ntfs.OpenFile(spec.Path, ntfs.Options{AllowDirty: allowDirty})
-		if err != nil {
-			return nil, err
-		}
-		return &ntfsSource{Volume: v, log: log}, nil
+	const want = "a directory, an NTFS partition image or a block device"
+	if !st.Mode().IsRegular() && !fileopen.IsBlockDevice(st.Mode()) {
+		return nil, &fileopen.TypeError{Path: spec.Path, Mode: st.Mode(), Want: want}
 	}
-	f, err := os.Open(spec.Path)
+	f, _, err := fileopen.Open(spec.Path, want, true)
 	if err != nil {
 		return nil, err
 	}
-	v, err := ntfs.Open(f, spec.Offset, spec.Size, ntfs.Options{AllowDirty: allowDirty})
+	off, size := spec.Offset, spec.Size
+	if size == 0 {
+		if size, err = f.Seek(0, io.SeekEnd); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("size of %s: %w", spec.Path, err)
+		}
+		if size == 0 {
+			f.Close()
+			return nil, fmt.Errorf("%s is empty: %w", spec.Path, ErrNotNTFS)
+		}
+	}
+	v, err := ntfs.Open(f, off, size, ntfs.Options{AllowDirty: allowDirty})
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s at offset %d: %w", spec.Path, spec.Offset, err)
+		where := spec.Path
+		if spec.Offset != 0 || spec.Size != 0 {
+			where = fmt.Sprintf("%s at offset %d", spec.Path, spec.Offset)
+		}
+		if errors.Is(err, ntfs.ErrNotNTFS) {
+			return nil, fmt.Errorf("%s holds no NTFS file system (%s): %w", where, strings.TrimPrefix(err.Error(), "ntfs: "), ErrNotNTFS)
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return &ntfsSource{Volume: v, log: log, file: f}, nil
 }
+
+// ErrNotNTFS is wrapped by OpenSource's error for a file or device that
+// holds no NTFS file system.
+var ErrNotNTFS = errors.New("capture a directory, an NTFS partition image or a block device holding NTFS")
 
 // Capture runs one capture, reporting to obs.
 func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Observer) (*Result, error) {
@@ -160,7 +212,11 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 	}
 	src, err := OpenSource(req.Source, req.AllowDirty, log)
 	if err != nil {
-		return nil, fail(KindNothing, fmt.Errorf("open source %s: %w", req.Source.Path, err))
+		var te *fileopen.TypeError
+		if !errors.As(err, &te) && !errors.Is(err, ErrNotNTFS) {
+			err = fmt.Errorf("open source %s: %w", req.Source.Path, err)
+		}
+		return nil, fail(KindNothing, err)
 	}
 	defer src.Close()
 	if _, isNTFS := src.(*ntfsSource); isNTFS {
@@ -213,17 +269,31 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 		},
 	}
 	var w *images.Writer
+	var sizeBefore int64
 	if req.Append {
+		if st, err := os.Stat(req.Dest); err == nil {
+			sizeBefore = st.Size()
+		}
 		w, err = images.AppendContext(ctx, req.Dest, opts)
 	} else {
 		w, err = images.Create(req.Dest, opts)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fail(KindInterrupted, interruptedWriting(req))
+		}
+		var ie *images.IntegrityError
+		if errors.Is(err, images.ErrFormat) || errors.As(err, &ie) {
+			return nil, fail(KindVerify, err) // the WIM to append to is damaged
+		}
 		return nil, fail(KindSettings, err)
 	}
 	info, err := w.AddImage(ctx, src, img)
 	if err != nil {
 		w.Abort()
+		if ctx.Err() != nil {
+			return nil, fail(KindInterrupted, interruptedWriting(req))
+		}
 		return nil, fail(KindCapture, err)
 	}
 	if err := w.Commit(); err != nil {
@@ -239,12 +309,23 @@ func Capture(ctx context.Context, req CaptureRequest, log *slog.Logger, obs Obse
 		}})
 		tr.End()
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fail(KindInterrupted, &InterruptedError{Msg: fmt.Sprintf("interrupted during the final verification: %s is written but not verified (run 'wdscapture verify %s')", req.Dest, req.Dest)})
+			}
 			return nil, fail(KindVerify, err)
 		}
 		res.Verified = true
 	}
 	if st, err := os.Stat(req.Dest); err == nil {
 		res.Size = st.Size()
+	}
+	if req.Append {
+		res.Appended = true
+		res.Added = max(0, res.Size-sizeBefore)
+		if r, err := images.Open(req.Dest); err == nil {
+			res.Unused = r.Space().Unused()
+			r.Close()
+		}
 	}
 	res.Duration = time.Since(start)
 	obs.note(PhaseDone, slog.LevelInfo, "%s: image %d %q, %d files, %d directories, %s in %s",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 	"github.com/wdscapture/wdscapture/internal/humanize"
 )
 
@@ -204,5 +205,5 @@ func checkSourcePath(p string) error {
 	if m.IsDir() || m.IsRegular() || (m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0) {
 		return nil
 	}
-	return fmt.Errorf("%w (%s)", errNotCapturable, m.Type())
+	return fmt.Errorf("it is %s, %w", fileopen.Kind(m), errNotCapturable)
 }

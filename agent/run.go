@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/fileopen"
 	"github.com/wdscapture/wdscapture/scan"
 	"golang.org/x/sys/unix"
 )
@@ -315,7 +317,7 @@ func SourceFor(s *inf.Settings, rep *scan.Report) (*Source, Problems) {
 		default:
 			var ls []string
 			for _, r := range ready {
-				ls = append(ls, r.Volume.Letter+":")
+				ls = append(ls, letterOr(r))
 			}
 			return nil, Problems{problem(KindSettings, key, "", nil, "%d generalized Windows volumes found (%s): set VolumeToCapture to choose one", len(ready), strings.Join(ls, ", "))}
 		}
@@ -326,7 +328,7 @@ func SourceFor(s *inf.Settings, rep *scan.Report) (*Source, Problems) {
 		if vol.Detail != "" {
 			msg += " (" + vol.Detail + ")"
 		}
-		return nil, Problems{problem(KindNothing, key, v, nil, "volume %s: is not ready to capture: %s", vol.Letter, msg)}
+		return nil, Problems{problem(KindNothing, key, v, nil, "volume %s is not ready to capture: %s", letterOr(*chosen), msg)}
 	}
 	return &Source{
 		Spec:   SourceSpec{Path: chosen.Disk.Path, Offset: chosen.Partition.Start, Size: chosen.Partition.Size},
@@ -352,7 +354,7 @@ func describeCandidates(rep *scan.Report) string {
 	var ls []string
 	for _, r := range rep.Volumes() {
 		if r.Volume.State != scan.StateNone && r.Volume.State != scan.StateNoWindows && r.Volume.State != scan.StateReady {
-			ls = append(ls, fmt.Sprintf("%s: %s", letterOr(r), r.Volume.Reason))
+			ls = append(ls, letterOr(r)+" "+r.Volume.Reason)
 		}
 	}
 	if len(ls) == 0 {
@@ -405,13 +407,16 @@ func Execute(ctx context.Context, plan *Plan, o RunOptions, obs Observer) (*Resu
 	if err := os.MkdirAll(filepath.Dir(plan.Request.Dest), 0o755); err != nil {
 		return nil, fail(KindSettings, problem(KindSettings, inf.KeyDestinationFile, plan.Settings.DestinationFile, err, "cannot create its directory: %v", err))
 	}
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	lf, err := openLog(logPath)
 	if err != nil {
 		return nil, fail(KindSettings, fmt.Errorf("open the log file: %w", err))
 	}
 	defer lf.Close()
 	log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	log.Info("capture starting", "settings", plan.Settings, "source", plan.Request.Source.Path, "dest", plan.Request.Dest)
+	for _, w := range plan.Settings.Warnings {
+		log.Warn(w.String(), "phase", PhaseSettings.Name)
+	}
 	// Notes go to the log file too.
 	fileObs := obs
 	fileObs.Note = func(n Note) {
@@ -434,4 +439,30 @@ func Execute(ctx context.Context, plan *Plan, o RunOptions, obs Observer) (*Resu
 		res.Upload = up
 	}
 	return res, nil
+}
+
+// openLog opens the capture log for appending. It is readable by its owner
+// only (0600; an older log with wider permissions is narrowed): it names
+// servers, accounts and paths. A FIFO or device is refused rather than
+// waited on.
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = &fileopen.TypeError{Path: path, Mode: st.Mode(), Want: "a regular file"}
+	}
+	if err == nil && st.Mode().Perm()&0o077 != 0 {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = syscall.SetNonblock(int(f.Fd()), false)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

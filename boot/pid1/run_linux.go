@@ -49,10 +49,11 @@ type BuildInfo struct {
 // Exit codes of wdscapture, in words (see cmd/wdscapture).
 var exitWords = map[int]string{
 	1:   "the capture failed",
-	2:   "the settings or a pre-flight check failed (nothing was written)",
+	2:   "wdscapture crashed (out of memory or an internal error)",
 	3:   "there is nothing to capture (nothing was written)",
 	4:   "the image did not verify",
 	5:   "the upload failed",
+	64:  "the settings or a pre-flight check failed (nothing was written)",
 	130: "the capture was interrupted",
 }
 
@@ -473,7 +474,7 @@ func (e *env) attempt(n int) *Report {
 	e.mark("agent-end")
 	rep.ExitCode = code
 	rep.AgentOutput = output
-	if code != 2 && code != 3 && code != 127 {
+	if code != 64 && code != 3 && code != 127 {
 		// The capture started: the boot log goes beside the image. A run
 		// refused before that (settings, nothing to capture) writes nothing.
 		rep.BootLogCopy = e.copyLogToDestination(settings, mounted)

@@ -328,7 +328,7 @@ func TestLabRefusesNotGeneralized(t *testing.T) {
 	}
 	rep, run := bootAndReport(t, &VM{Kernel: f.media.Kernel, Initrd: f.media.Initrd, Append: f.append,
 		Disks: []Disk{{Path: src}, {Path: dest}}}, 15*time.Minute, "p")
-	if rep.Result != "failed" || rep.Stage != "agent" || (rep.ExitCode != 2 && rep.ExitCode != 3) || rep.BootLogCopy != "" {
+	if rep.Result != "failed" || rep.Stage != "agent" || (rep.ExitCode != 64 && rep.ExitCode != 3) || rep.BootLogCopy != "" {
 		t.Fatalf("result %s, stage %s, exit %d, log copy %q; want a refusal before the capture\n%s", rep.Result, rep.Stage, rep.ExitCode, rep.BootLogCopy, tail(run.Output(), 3000))
 	}
 	out := run.Output()

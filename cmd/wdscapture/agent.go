@@ -34,7 +34,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&drives, "drive", "LETTER=DIR: drive LETTER of DestinationFile is mounted at DIR (repeatable)")
 	noDevices := fs.Bool("no-devices", false, "do not scan /sys/block (only --disk images)")
 	logPath := fs.String("log", "", "log file (default: DestinationFile + \".log\")")
-	threads := fs.Int("threads", 0, "compression threads (0 = all cores)")
+	threads := fs.Int("threads", 0, threadsUsage)
 	retries := fs.Int("upload-retries", 8, "failures in a row (dropped connections, server restarts) an upload survives;\nthe count starts again whenever data moves")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -42,6 +42,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unknown command %q (see wdscapture help)", pos[0])}
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	driveMap := map[string]string{}
 	for _, d := range drives {
@@ -75,6 +78,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		map[bool]string{true: "verified", false: "not verified"}[res.Verified], humanize.Bytes(uint64(res.Size)), res.Image.FileCount)
 	if res.Upload != nil {
 		printUploaded(stdout, res.Upload)
+	}
+	if hint := unusedHint(res); hint != "" {
+		fmt.Fprintln(stderr, hint)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/wdscapture/wdscapture/agent"
@@ -23,8 +24,8 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "image name (required; unique within the WIM)")
 	desc := fs.String("description", "", "image description")
 	compress := fs.String("compress", "xpress", "compression: none, xpress or lzx (with --append: the WIM's own)")
-	level := fs.Int("level", 0, "codec level (0 = default)")
-	threads := fs.Int("threads", 0, "compression threads (0 = all cores)")
+	level := fs.Int("level", 0, "codec level: 1 fast, 2 default, 3 smallest (0 = the default)")
+	threads := fs.Int("threads", 0, threadsUsage)
 	check := fs.Bool("check", false, "write the SHA-1 integrity table")
 	appendFlag := fs.Bool("append", false, "add the image to an existing WIM")
 	overwrite := fs.Bool("overwrite", false, "replace DEST.wim if it exists (only once the new one is complete)")
@@ -44,6 +45,9 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	if *name == "" {
 		return usageError{"capture needs --name"}
 	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
 	comp, err := images.ParseCompression(*compress)
 	if err != nil {
 		return usageError{"--compress: " + err.Error()}
@@ -61,6 +65,9 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 		}
 		comp = r.Compression()
 		r.Close()
+	}
+	if err := checkLevel(*level, comp); err != nil {
+		return err
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -90,15 +97,40 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return captureExit(err)
 	}
-	ratio := 0.0
-	if res.Image.TotalBytes > 0 {
-		ratio = float64(res.Size) / float64(res.Image.TotalBytes) * 100
+	fmt.Fprintf(stdout, "%s: image %d %q captured (%s)\n", res.Dest, res.Image.Index, res.Image.Name, summary(res))
+	if hint := unusedHint(res); hint != "" {
+		fmt.Fprintln(stderr, hint)
 	}
-	fmt.Fprintf(stdout, "%s: image %d %q captured (%d files, %d directories, %s of data, WIM %s = %.1f%%, %s)\n",
-		res.Dest, res.Image.Index, res.Image.Name, res.Image.FileCount, res.Image.DirCount,
-		humanize.Bytes(res.Image.TotalBytes), humanize.Bytes(uint64(res.Size)), ratio,
-		map[bool]string{true: "verified", false: "not verified"}[res.Verified])
 	return nil
+}
+
+// summary describes a finished capture: counts, sizes and a ratio that
+// means something. A new WIM's size is compared with the image's data; an
+// appended image is described by how much it added to the file (what it
+// did not share with the images already there), never by the whole
+// file's size over its own data.
+func summary(res *agent.Result) string {
+	parts := []string{
+		fmt.Sprintf("%d files, %d directories, %s of data", res.Image.FileCount, res.Image.DirCount, humanize.Bytes(res.Image.TotalBytes)),
+	}
+	switch {
+	case res.Appended:
+		parts = append(parts, fmt.Sprintf("WIM %s, %s added", humanize.Bytes(uint64(res.Size)), humanize.Bytes(uint64(res.Added))))
+	case res.Image.TotalBytes >= 1<<20:
+		parts = append(parts, fmt.Sprintf("WIM %s = %.1f%% of the data", humanize.Bytes(uint64(res.Size)), float64(res.Size)/float64(res.Image.TotalBytes)*100))
+	default: // tiny data: the WIM's own structures dominate, a ratio misleads
+		parts = append(parts, "WIM "+humanize.Bytes(uint64(res.Size)))
+	}
+	parts = append(parts, map[bool]string{true: "verified", false: "not verified"}[res.Verified])
+	return strings.Join(parts, ", ")
+}
+
+// unusedHint suggests optimize when a WIM carries much dead space.
+func unusedHint(res *agent.Result) string {
+	if res.Unused < 16<<20 || res.Unused < res.Size/10 {
+		return ""
+	}
+	return fmt.Sprintf("note: %s of %s is unused (left by earlier appends or interrupted writes); 'wdscapture optimize %s' removes it", humanize.Bytes(uint64(res.Unused)), res.Dest, res.Dest)
 }
 
 func captureExit(err error) error {

@@ -153,7 +153,7 @@ func windowsElement(t *testing.T, wim string) string {
 
 // TestDestinationOnSourceVolume: an unattended run whose destination lies
 // on the volume being captured is refused before anything is written
-// (exit 2), whether VolumeToCapture names C: or C: is the generalized
+// (exit 64, exitUsage), whether VolumeToCapture names C: or C: is the generalized
 // Windows the scan found (issue 14 item 11: the second was captured).
 func TestDestinationOnSourceVolume(t *testing.T) {
 	dir := t.TempDir()

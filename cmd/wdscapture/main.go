@@ -14,9 +14,12 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK           = 0
-	exitFailure      = 1 // capture or other operation failed
-	exitUsage        = 2 // bad command line or settings
+	exitOK      = 0
+	exitFailure = 1  // capture or other operation failed
+	exitUsage   = 64 // bad command line or settings (EX_USAGE)
+	// Exit code 2 is never used by wdscapture itself: it is what the Go
+	// runtime exits with when it aborts (out of memory, an internal
+	// error), so that it can never be mistaken for a bad command line.
 	exitNothing      = 3 // nothing to capture
 	exitVerifyFailed = 4 // the written or given WIM does not verify
 	exitUpload       = 5 // upload failed
@@ -50,6 +53,7 @@ func init() {
 		{"info", "FILE.wim [INDEX]", "show a WIM's header and images", runInfo},
 		{"dir", "FILE.wim INDEX", "list the paths in an image", runDir},
 		{"verify", "FILE.wim", "check the integrity table and every stream's SHA-1", runVerify},
+		{"optimize", "FILE.wim", "rewrite a WIM without dead space (verified, crash-safe)", runOptimize},
 		{"scan", "[--json] [DISK-IMAGE...]", "list disks, volumes, drive letters and sysprepped Windows", runScan},
 		{"upload", "FILE.wim [INDEX] --server HOST --group G --user DOMAIN\\user", "upload an image to an image store (retry a failed upload)", runUploadCmd},
 		{"images", "--server HOST --user DOMAIN\\user [--arch A] [--groups]", "list the images (or groups) of an image store", runImages},

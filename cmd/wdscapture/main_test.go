@@ -163,15 +163,15 @@ func TestSettingsErrors(t *testing.T) {
 		code      int
 		want      []string
 	}{
-		{"missing keys", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\n", 2, []string{"ImageName", "DestinationFile"}},
-		{"bad overwrite", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/a.wim\nOverwrite=Maybe\n", 2, []string{"Overwrite", ":6", "Yes", "No", "Append"}},
-		{"bad compression", "[Capture]\nUnattended=Yes\nImageName=x\nDestinationFile=" + dir + "/a.wim\nCompression=zip\n", 2, []string{"Compression", ":5", "XPRESS", "LZX"}},
-		{"overwrite no", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\n", 2, []string{"exists", "Overwrite=No"}},
-		{"append mismatch", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\nOverwrite=Append\nCompression=LZX\n", 2, []string{"XPRESS", "LZX", "share a compression"}},
-		{"upload settings missing", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/up.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nUsername=CORP\\u\n", 2, []string{"WDSImageGroup", "Password", "is not set"}},
-		{"destination inside source", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + src + "/x.wim\n", 2, []string{"inside the directory being captured"}},
+		{"missing keys", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\n", exitUsage, []string{"ImageName", "DestinationFile"}},
+		{"bad overwrite", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/a.wim\nOverwrite=Maybe\n", exitUsage, []string{"Overwrite", ":6", "Yes", "No", "Append"}},
+		{"bad compression", "[Capture]\nUnattended=Yes\nImageName=x\nDestinationFile=" + dir + "/a.wim\nCompression=zip\n", exitUsage, []string{"Compression", ":5", "XPRESS", "LZX"}},
+		{"overwrite no", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\n", exitUsage, []string{"exists", "Overwrite=No"}},
+		{"append mismatch", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + existing + "\nOverwrite=Append\nCompression=LZX\n", exitUsage, []string{"XPRESS", "LZX", "share a compression"}},
+		{"upload settings missing", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + dir + "/up.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nUsername=CORP\\u\n", exitUsage, []string{"WDSImageGroup", "Password", "is not set"}},
+		{"destination inside source", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + src + "\nImageName=x\nDestinationFile=" + src + "/x.wim\n", exitUsage, []string{"inside the directory being captured"}},
 		{"no such volume", "[Capture]\nUnattended=Yes\nVolumeToCapture=" + dir + "/nope\nImageName=x\nDestinationFile=" + dir + "/b.wim\n", 3, []string{"VolumeToCapture", "no such file"}},
-		{"not a terminal", "[Capture]\nImageName=x\n", 2, []string{"not a terminal", "Unattended=Yes"}},
+		{"not a terminal", "[Capture]\nImageName=x\n", exitUsage, []string{"not a terminal", "Unattended=Yes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,11 +333,11 @@ func TestCLIErrorsAndHelp(t *testing.T) {
 		want string
 	}{
 		{[]string{"capture", "--help"}, 0, "-compress"},
-		{[]string{"capture", dir}, 2, "SRC and DEST.wim"},
-		{[]string{"capture", dir, dir + "/x.wim"}, 2, "--name"},
-		{[]string{"capture", dir, dir + "/x.wim", "--name", "x", "--compress", "zip"}, 2, "XPRESS, LZX, None"},
+		{[]string{"capture", dir}, exitUsage, "SRC and DEST.wim"},
+		{[]string{"capture", dir, dir + "/x.wim"}, exitUsage, "--name"},
+		{[]string{"capture", dir, dir + "/x.wim", "--name", "x", "--compress", "zip"}, exitUsage, "XPRESS, LZX, None"},
 		{[]string{"verify", dir + "/missing.wim"}, 1, "no such file"},
-		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"frobnicate"}, exitUsage, "unknown command"},
 		{[]string{"info", "/etc/passwd"}, 1, "not a WIM"},
 	} {
 		r := runBin(t, tc.args...)

@@ -114,13 +114,16 @@ func toSlash(p string) string {
 
 func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", "FILE.wim", "Check the integrity table, every image's metadata and every stream's SHA-1.", stderr)
-	threads := fs.Int("threads", 0, "goroutines checking streams (0 = all cores)")
+	threads := fs.Int("threads", 0, "goroutines checking streams (0 = one per core, at most 64)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageError{"verify takes FILE.wim"}
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	err = images.Verify(pos[0], images.VerifyOptions{Threads: *threads})
 	if err != nil {

@@ -125,7 +125,7 @@ func OpenFile(path string, opts Options) (*Volume, error) {
 	v, err := Open(f, 0, size, opts)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("ntfs: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err) // err starts with "ntfs: "
 	}
 	v.closer = f
 	return v, nil
