@@ -203,4 +203,3 @@ func readHeaderFile(path string) ([]byte, error) {
 	defer f.Close()
 	return ReadHeaderBytes(f)
 }
-
