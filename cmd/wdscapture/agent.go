@@ -46,6 +46,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err := checkThreads(*threads); err != nil {
 		return err
 	}
+	if err := checkRetries("--upload-retries", *retries); err != nil {
+		return err
+	}
 	driveMap := map[string]string{}
 	for _, d := range drives {
 		l, dir, ok := strings.Cut(d, "=")

@@ -66,6 +66,9 @@ func TestNumericFlags(t *testing.T) {
 		{[]string{"verify", dst, "--threads", "65"}, "--threads 65"},
 		{[]string{"optimize", dst, "--threads", "-3"}, "--threads -3"},
 		{[]string{"--threads", "100000", "--inf", filepath.Join(dir, "none.inf")}, "--threads 100000"},
+		{[]string{"--upload-retries", "0", "--inf", filepath.Join(dir, "none.inf")}, "--upload-retries 0"},
+		{[]string{"--upload-retries", "-1", "--inf", filepath.Join(dir, "none.inf")}, "--upload-retries -1"},
+		{[]string{"upload", src, "--server", "127.0.0.1:1", "--user", `CORP\u`, "--group", "g", "--retries", "1000000"}, "--retries 1000000"},
 	} {
 		r := runIn(t, dir, nil, time.Minute, tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {

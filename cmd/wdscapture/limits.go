@@ -26,4 +26,17 @@ func checkLevel(n int, c images.Compression) error {
 	return nil
 }
 
+// maxRetries bounds --retries and --upload-retries: each failure waits up
+// to a minute, so more than this is a hang, not patience.
+const maxRetries = 1000
+
+// checkRetries bounds a retry-count flag (zero once meant the default
+// silently).
+func checkRetries(flag string, n int) error {
+	if n < 1 || n > maxRetries {
+		return usageError{fmt.Sprintf("%s %d: want 1 to %d", flag, n, maxRetries)}
+	}
+	return nil
+}
+
 const threadsUsage = "compression threads (0 = one per core, at most 64)"

@@ -47,6 +47,9 @@ func (f storeFlags) connect(ctx context.Context, stderr io.Writer) (*upload.Clie
 	if *f.server == "" || *f.user == "" {
 		return nil, upload.Trust{}, usageError{"--server and --user are required"}
 	}
+	if err := checkRetries("--retries", *f.retries); err != nil {
+		return nil, upload.Trust{}, err
+	}
 	if _, _, err := upload.ParseServer(*f.server); err != nil {
 		return nil, upload.Trust{}, usageError{"--server: " + err.Error()}
 	}
