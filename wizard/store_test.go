@@ -11,6 +11,7 @@ import (
 
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/storetest"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
@@ -79,6 +80,11 @@ func TestUploadConnect(t *testing.T) {
 	d.press("down", "down", "enter", "right", "enter")
 	d.onPage(pageSummary).want("Ready.", "Compression   LZX (the image group's)", "Image group   Lab LZX (LZX, 0 images)", "Delete local  yes, once the server has verified")
 	d.goldenAs("summary", tmp)
+	// Another compression chosen afterwards: the group's is used, and the
+	// summary says so.
+	d.a.sess.s.Set(inf.KeyCompression, "XPRESS")
+	d.run(d.a.show(pageSummary))
+	d.want("Ready.", "Compression   LZX (the image group's, not XPRESS: its images share data)")
 	if _, err := os.Stat(filepath.Join(tmp, "new.wim")); !os.IsNotExist(err) {
 		t.Errorf("something was written before the capture: %v", err)
 	}

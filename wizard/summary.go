@@ -3,6 +3,7 @@ package wizard
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -155,12 +156,18 @@ func (p *summaryPage) view(s *session, st styles, w, h int) ([]string, *tea.Curs
 	if p.plan != nil && p.plan.Request.Dest != dest {
 		item("local path", clipPath(p.plan.Request.Dest, w-16))
 	}
+	// The compression the capture uses: the plan's (a WIM appended to
+	// or the image group may fix it).
 	comp := compressionName(a)
 	switch {
 	case p.plan != nil && p.plan.Request.Append:
-		comp += " (the WIM's)"
+		comp = compressionName(p.plan.Settings) + " (the WIM's)"
 	case p.plan != nil && p.plan.Upload != nil && p.plan.Upload.Group.Compression != "":
-		comp += " (the image group's)"
+		comp = compressionName(p.plan.Settings) + " (the image group's"
+		if chosen := compressionName(a); !strings.EqualFold(chosen, compressionName(p.plan.Settings)) {
+			comp += ", not " + chosen + ": its images share data"
+		}
+		comp += ")"
 	}
 	item("Compression", comp, inf.KeyCompression, inf.KeyCheckIntegrity)
 	ow := "stop (the file must not exist)"
