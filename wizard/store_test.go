@@ -117,3 +117,30 @@ func TestFinishUpload(t *testing.T) {
 	d.want("the upload failed: the WIM is kept", "cannot be reached", "To upload it later: wdscapture upload").wantNot("(deleted)")
 	d.goldenAs("upload_failed", tmp)
 }
+
+// TestUploadLeaveWhileConnecting: Esc while Connect waits for a server
+// that does not answer, and back: the page is not stuck waiting, and
+// the stale answer is ignored.
+func TestUploadLeaveWhileConnecting(t *testing.T) {
+	tmp := goldenDir(t)
+	d := newDriver(t, "", Options{})
+	d.press(keys(toDest, []string{tmp + "/new.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "enter", "enter", `LAB\jdoe`, "enter", "pw"})...)
+	// Enter connects; the driver would run the connection at once, so
+	// the key goes to the page without running the command it returns.
+	p := d.a.pages[pageUpload].(*uploadPage)
+	_, cmd := d.a.Update(namedKeys["enter"])
+	if !p.connecting || cmd == nil {
+		t.Fatalf("Enter on the password did not connect (connecting %v)", p.connecting)
+	}
+	d.press("esc").onPage(pageDest)
+	d.press("enter", "enter").onPage(pageUpload)
+	if p.connecting {
+		t.Fatal("the page still waits for the connection it left")
+	}
+	d.run(cmd) // the stale answer: a refused connection
+	d.wantNot("refused", "Not connected.")
+	before := d.screen()
+	if d.press("tab").screen() == before {
+		t.Errorf("Tab does nothing: the page is stuck:\n%s", before)
+	}
+}

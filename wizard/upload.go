@@ -106,6 +106,12 @@ func (p *uploadPage) target() string {
 }
 
 func (p *uploadPage) enter(s *session) tea.Cmd {
+	if p.connecting {
+		// Left while connecting: that answer goes to another page, and
+		// is stale when it comes back here.
+		p.connecting, p.note = false, ""
+		p.gen++
+	}
 	for _, f := range p.fields() {
 		f.SetErr(s.problemFor(f.Key()))
 	}

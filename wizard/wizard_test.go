@@ -14,6 +14,7 @@ import (
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/storetest"
 	"github.com/wdscapture/wdscapture/scan"
 )
 
@@ -469,6 +470,7 @@ func TestProgressPage(t *testing.T) {
 // something on its page.
 func TestFooterKeysHandled(t *testing.T) {
 	tmp := t.TempDir()
+	var srv *storetest.Server
 	states := map[string]func() *driver{
 		"welcome":     func() *driver { return newDriver(t, "", Options{}) },
 		"source list": func() *driver { return newDriver(t, "", Options{}).press("enter") },
@@ -486,6 +488,14 @@ func TestFooterKeysHandled(t *testing.T) {
 		},
 		"upload credentials": func() *driver {
 			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter", "127.0.0.1:1", "enter", "enter", "enter", `D\u`)
+		},
+		// The image groups a real image store lists.
+		"upload groups": func() *driver {
+			if srv == nil {
+				srv = newTestStore(t)
+			}
+			return newDriver(t, "", Options{}).press(toDest...).press(tmp+"/x.wim", "enter", "enter", "right", "enter",
+				srv.Addr, "enter", srv.Fingerprint, "enter", "enter", `LAB\jdoe`, "enter", techPassword, "enter")
 		},
 		"summary upload": func() *driver {
 			return newDriver(t, "[Capture]\nImageName=X\nVolumeToCapture=C:\nDestinationFile="+tmp+"/x.wim\n[WDS]\nUploadToWDSServer=Yes\nWDSServerName=127.0.0.1:1\nWDSImageGroup=G\nUsername=D\\u\nPassword=p\n", Options{}).press("enter")
