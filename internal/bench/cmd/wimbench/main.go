@@ -1,7 +1,9 @@
 // Command wimbench compares wdscapture with wimlib on the same input in
 // the same run: capture (none, XPRESS, LZX at 1 and 2 threads) and
 // read-back (verify), printing wall time, CPU time, output size and peak
-// memory, and our/wimlib ratios. It is a benchmark report, not a test.
+// memory, and our/wimlib ratios. With -imagestore it adds the image
+// store's rows (store.go) and the upload's against the store's local add
+// (upload.go). It is a benchmark report, not a test.
 package main
 
 import (
