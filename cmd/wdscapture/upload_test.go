@@ -443,3 +443,69 @@ func runBinEnv(t *testing.T, env []string, args ...string) result {
 	}
 	return result{code, o.String(), e.String()}
 }
+
+// TestUploadThroughCuttingProxy: `wdscapture upload` with its default
+// retry settings through a proxy that drops every connection each time
+// another tenth of the WIM has passed: ten cuts, more than the 8 failures
+// in a row it allows, are survived because the count restarts whenever
+// data moves; the server publishes the image once, and less than 1.2
+// times the data reaches it.
+func TestUploadThroughCuttingProxy(t *testing.T) {
+	srv := labStore(t)
+	if err := storetest.AddGroup(srv.Root, "Cut", []string{`LAB\Technicians`}, []string{`LAB\Technicians`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	data := make([]byte, 6<<20)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(src, "random.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wim := filepath.Join(dir, "cut.wim")
+	if r := runBin(t, "capture", src, wim, "--name", "Cut", "--compress", "none"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	st, err := os.Stat(wim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := storetest.NewProxy(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	px.CutEvery(st.Size() / 10)
+	r := runBinEnv(t, []string{"WDSCAPTURE_PASSWORD=" + techPassword}, "upload", wim, "--server", px.Addr, "--server-cert", srv.Fingerprint,
+		"--group", "Cut", "--user", `LAB\jdoe`)
+	px.CutEvery(0)
+	t.Logf("%d cuts; %d bytes relayed to the server for a %d-byte WIM (%.3fx)", px.Cuts(), px.Up(), st.Size(), float64(px.Up())/float64(st.Size()))
+	if r.code != 0 {
+		t.Fatalf("exit %d after %d cuts\n%s%s", r.code, px.Cuts(), r.stdout, r.stderr)
+	}
+	if px.Cuts() < 9 || strings.Count(r.stderr, "trying again") < 9 {
+		t.Errorf("%d cuts, %d retries reported:\n%s", px.Cuts(), strings.Count(r.stderr, "trying again"), r.stderr)
+	}
+	if float64(px.Up()) >= 1.2*float64(st.Size()) {
+		t.Errorf("%d bytes reached the server for a %d-byte WIM: not below 1.2x", px.Up(), st.Size())
+	}
+	if !strings.Contains(r.stdout, "image group Cut, file Cut.wim") {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+	list, err := srv.Imagestore("list", "--as", `LAB\jdoe`, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs []protocol.Image
+	json.Unmarshal([]byte(list), &imgs)
+	n := 0
+	for _, im := range imgs {
+		if im.Group == "Cut" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("group Cut holds %d images, want 1:\n%s", n, list)
+	}
+}
