@@ -35,7 +35,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	noDevices := fs.Bool("no-devices", false, "do not scan /sys/block (only --disk images)")
 	logPath := fs.String("log", "", "log file (default: DestinationFile + \".log\")")
 	threads := fs.Int("threads", 0, threadsUsage)
-	retries := fs.Int("upload-retries", 8, "failures in a row (dropped connections, server restarts) an upload survives;\nthe count starts again whenever data moves")
+	retries := fs.Int("upload-retries", 8, "failures in a row (dropped connections, server restarts) an upload survives (1 to 1000);\nthe count starts again whenever data moves")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func addStoreFlags(fs *flag.FlagSet) storeFlags {
 		cert:         fs.String("server-cert", "", "trust the server's certificate by its SHA-256 fingerprint (as `imagestore cert` prints it),\nor a PEM file of the CA that issued it (WDSServerCertificate); default: the system's CAs"),
 		user:         fs.String("user", "", "DOMAIN\\user or user@domain (Username)"),
 		passwordFile: fs.String("password-file", "", "read the password from the first line of this file\n(default: $"+agent.PasswordEnv+", else asked on the terminal without echo)"),
-		retries:      fs.Int("retries", 8, "failures in a row (dropped connections, server restarts) an upload survives;\nthe count starts again whenever data moves"),
+		retries:      fs.Int("retries", 8, "failures in a row (dropped connections, server restarts) an upload survives (1 to 1000);\nthe count starts again whenever data moves"),
 	}
 }
 
