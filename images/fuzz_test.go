@@ -319,7 +319,7 @@ func FuzzVerifyEditsAgainstWimverify(f *testing.F) {
 	f.Add(uint8(1), []byte{0x14, 0x00, 0x00}, false) // chunk size
 	f.Add(uint8(2), []byte{0x28, 0x00, 0x00}, true)  // part number
 	f.Add(uint8(1), []byte{0x30, 0x00, 0x10}, true)  // blob table size
-	f.Add(uint8(0), []byte(" b0"), false)             // a size wimverify runs out of memory on; Verify accepted it before issue 14
+	f.Add(uint8(0), []byte(" b0"), false)            // a size wimverify runs out of memory on; Verify accepted it before issue 14
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, which uint8, edits []byte, refresh bool) {
 		b := bytes.Clone(seeds[int(which)%len(seeds)])
