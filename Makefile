@@ -109,7 +109,9 @@ capture-image: deps
 	  $(if $(INF),-inf $(INF)) $(if $(FINGERPRINT),-fingerprint $(FINGERPRINT)) -version "$$(git describe --always --dirty 2>/dev/null || echo dev)"
 
 # lab boots the capture image in QEMU (TCG) on generated lab disks: an
-# unattended capture checked against wimlib, a refusal, a full destination.
+# unattended capture uploaded to an imagestore on the loopback, checked
+# against wimlib on the disk and in the store; an attended capture through
+# the wizard on the serial console; a refusal; a full destination; the ISO.
 lab: deps
 	$(GO) test -count=1 -v -timeout 30m -run 'TestLab' ./boot/vmlab/
 

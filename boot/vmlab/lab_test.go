@@ -3,6 +3,7 @@ package vmlab
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,9 @@ import (
 	"github.com/wdscapture/wdscapture/boot/debpkg"
 	"github.com/wdscapture/wdscapture/boot/pid1"
 	"github.com/wdscapture/wdscapture/internal/lab"
+	"github.com/wdscapture/wdscapture/internal/storetest"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
+	"github.com/wdscapture/wdscapture/store/protocol"
 )
 
 // labINF is the WDSCapture.inf baked into the lab image: an unattended
@@ -117,10 +120,12 @@ func media(t *testing.T) *fixture {
 }
 
 func TestMain(m *testing.M) {
+	RelayMain()
 	code := m.Run()
 	if fix.dir != "" {
 		os.RemoveAll(fix.dir)
 	}
+	storetest.Cleanup()
 	os.Exit(code)
 }
 
@@ -223,9 +228,41 @@ func labDisk(t *testing.T, dir string, o lab.Options) (string, lab.Partition) {
 	return "", lab.Partition{}
 }
 
+// labPassword is the lab technician's password on the lab's image store.
+const labPassword = "lab tech; pass #1"
+
+// labStore starts an imagestore on the loopback with one image group,
+// Lab, that LAB\tech may read and add to.
+func labStore(t *testing.T) *storetest.Server {
+	t.Helper()
+	root := t.TempDir()
+	if err := storetest.Seed(root, map[string]string{"tech": labPassword}, map[string][]string{"Technicians": {"tech"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := storetest.AddGroup(root, "Lab", []string{`LAB\Technicians`}, []string{`LAB\Technicians`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := storetest.Start(root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	return srv
+}
+
+// uploadINF is labINF plus the upload to the lab's store, which the guest
+// reaches at GuestStoreAddr (the default port of WDSServerName).
+func uploadINF(srv *storetest.Server) string {
+	return labINF + "\r\n[WDS]\r\nUploadToWDSServer=Yes\r\nWDSServerName=" + strings.TrimSuffix(GuestStoreAddr, ":8443") +
+		"\r\nWDSServerCertificate=" + srv.Fingerprint + "\r\nWDSImageGroup=Lab\r\nUsername=LAB\\tech\r\nPassword=" + labPassword + "\r\n"
+}
+
 // TestLabUnattendedCapture boots the image's kernel and initramfs, which
-// capture the lab disk unattended onto the destination disk, and compares
-// the WIM with wimlib's capture of the same partition.
+// capture the lab disk unattended onto the destination disk and upload
+// the image to an imagestore on the host's loopback (the INF, labINF with
+// the upload, is read from the destination disk: wds.inf=D:\upload.inf).
+// The WIM on the disk and the image in the store both equal wimlib's
+// capture of the same partition, and the store verifies what it holds.
 func TestLabUnattendedCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
@@ -234,15 +271,21 @@ func TestLabUnattendedCapture(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	src, win := labDisk(t, dir, lab.Options{})
+	store := labStore(t)
 	dest := filepath.Join(dir, "dest.img")
-	if err := NewDataDisk(dest, 256, "Images"); err != nil {
+	if err := NewDataDisk(dest, 256, "Images", DiskFile{Name: "/upload.inf", Data: []byte(uploadINF(store))}); err != nil {
 		t.Fatal(err)
 	}
 	before := fileHash(t, src)
-	rep, run := bootAndReport(t, &VM{Kernel: f.media.Kernel, Initrd: f.media.Initrd,
-		Append: f.append + " wds.finish=shutdown", Disks: []Disk{{Path: src}, {Path: dest}}}, 15*time.Minute, "")
+	rep, run := bootAndReport(t, &VM{Kernel: f.media.Kernel, Initrd: f.media.Initrd, Store: store.Addr,
+		Append: f.append + ` wds.finish=shutdown wds.inf=D:\upload.inf`, Disks: []Disk{{Path: src}, {Path: dest}}}, 15*time.Minute, "")
 	if rep.Result != "ok" || rep.ExitCode != 0 {
-		t.Fatalf("result %s, stage %s, exit %d: %s\nagent output:\n%s\nconsole:\n%s", rep.Result, rep.Stage, rep.ExitCode, rep.Error, rep.AgentOutput, tail(run.Output(), 3000))
+		t.Fatalf("result %s, stage %s, exit %d: %s\nagent output:\n%s\nconsole:\n%s\nstore:\n%s", rep.Result, rep.Stage, rep.ExitCode, rep.Error, rep.AgentOutput, tail(run.Output(), 3000), store.Logs())
+	}
+	for _, text := range []string{run.Output(), rep.AgentOutput, store.Logs()} {
+		if strings.Contains(text, labPassword) {
+			t.Errorf("the technician's password shows in:\n%s", text)
+		}
 	}
 	if rep.Firmware != "bios" || rep.Console != "ttyS0" {
 		t.Errorf("firmware %q, console %q", rep.Firmware, rep.Console)
@@ -287,6 +330,36 @@ func TestLabUnattendedCapture(t *testing.T) {
 	ref := filepath.Join(dir, "ref.wim")
 	tooltest.Run(t, "wimcapture", part, ref, "Lab reference")
 	compareWimdir(t, wim, ref)
+
+	// The image in the store: uploaded, listed, verified again by the
+	// store, readable with wimlib against the group's res.rwm, and the
+	// same tree as wimlib's capture.
+	if want := "uploaded to " + strings.TrimSuffix(GuestStoreAddr, ":8443"); !strings.Contains(rep.AgentOutput, want) {
+		t.Errorf("the agent's output lacks %q:\n%s", want, rep.AgentOutput)
+	}
+	list, err := store.Imagestore("list", "--as", `LAB\tech`, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs []protocol.Image
+	if err := json.Unmarshal([]byte(list), &imgs); err != nil {
+		t.Fatalf("imagestore list --json: %v\n%s", err, list)
+	}
+	if len(imgs) != 1 || imgs[0].Name != "Lab reference" || imgs[0].Group != "Lab" || imgs[0].Architecture != "amd64" {
+		t.Fatalf("imagestore list --as LAB\\tech: %+v; want the one image Lab reference in group Lab", imgs)
+	}
+	if _, err := store.Imagestore("verify", "Lab"); err != nil {
+		t.Fatalf("the store does not verify its image: %v", err)
+	}
+	group := filepath.Join(store.Root, "Images", "Lab")
+	tooltest.Run(t, "wimverify", filepath.Join(group, "Lab reference.wim"), "--ref="+filepath.Join(group, "res.rwm"))
+	// The stored metadata WIM keeps no blob table (the data is in
+	// res.rwm): the exported, standalone WIM is what wimdir compares.
+	exported := filepath.Join(dir, "exported.wim")
+	if _, err := store.Imagestore("export", "Lab", "Lab reference", exported); err != nil {
+		t.Fatal(err)
+	}
+	compareWimdir(t, exported, ref)
 }
 
 // compareWimdir compares `wimdir --detailed` of two WIMs entry by entry

@@ -8,15 +8,13 @@
 // A run is judged by what the guest reports and what its disks hold,
 // never by QEMU's exit code: QEMU exits 0 after a kernel panic too.
 //
-// The upload to an image store (issue 16) plugs in here: the lab starts
-// an imagestore on the loopback and the INF baked into the lab image gets
-// UploadToWDSServer=Yes with WDSServerName=10.0.2.101. The report's
-// guestfwd uses a chardev, which carries a single connection (enough for
-// one report); the store needs one per request, so its forward must be a
-// command QEMU starts per connection:
-// guestfwd=tcp:10.0.2.101:443-cmd:<a stdin/stdout to 127.0.0.1:PORT
-// relay>. The test then checks the image in the store, not only on the
-// destination disk.
+// The guest uploads to an image store on the host's loopback too
+// (VM.Store): it reaches it as 10.0.2.101:8443 (WDSServerName=10.0.2.101).
+// The report's guestfwd is a chardev, which carries a single connection,
+// enough for one report; the store gets one per request, so its forward
+// is a command QEMU starts per connection, this executable again as a
+// relay to the store's port (see RelayMain). The guest still reaches
+// nothing else.
 package vmlab
 
 import (
@@ -31,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,6 +134,10 @@ type VM struct {
 	Machine string
 	// Scratch is a directory for the UEFI variable store copy.
 	Scratch string
+	// Store is the host's loopback address (127.0.0.1:PORT) of an image
+	// store, which the guest reaches as GuestStoreAddr. It needs a
+	// program that called RelayMain first (see RelayMain).
+	Store string
 	// Console, when not nil, receives a copy of the serial console's
 	// output as it arrives (a terminal emulator, a log).
 	Console io.Writer
@@ -186,6 +189,15 @@ func (v *VM) Args() ([]string, error) {
 	netdev := "user,id=n0,restrict=on"
 	if v.Server != nil {
 		netdev += fmt.Sprintf(",guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:%d", v.Server.Port())
+	}
+	if v.Store != "" {
+		relay, err := relayCommand(v.Store)
+		if err != nil {
+			return nil, err
+		}
+		// A command per connection: the store gets as many connections as
+		// the guest opens (a chardev forward carries only one).
+		netdev += ",guestfwd=tcp:" + GuestStoreAddr + "-cmd:" + strings.ReplaceAll(relay, ",", ",,")
 	}
 	if v.TFTPDir != "" {
 		netdev += ",tftp=" + v.TFTPDir + ",bootfile=" + v.BootFile
