@@ -140,3 +140,25 @@ func FuzzSectionHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestTextCharacterNamed: a character the WIM's XML data cannot hold is
+// named in the error by its code point, and U+FFFE is not called a control
+// character (issue 14 item 15).
+func TestTextCharacterNamed(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"x\uFFFEy", "ImageDescription: contains U+FFFE, a noncharacter"},
+		{"x\uFFFFy", "ImageDescription: contains U+FFFF, a noncharacter"},
+	} {
+		_, _, err := Parse([]byte("[Capture]\nImageName=n\nImageDescription="+tc.value+"\n"), "t.inf")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.value) {
+			t.Errorf("%q: %v; want %q, without the value itself", tc.value, err, tc.want)
+		}
+	}
+	// A control character cannot come from a file (Parse refuses the
+	// whole file); it can come from the wizard.
+	s := Default()
+	s.ImageName = "a\x1bb"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "ImageName: contains the control character U+001B") {
+		t.Errorf("Validate = %v, want the control character named", err)
+	}
+}

@@ -104,12 +104,18 @@ func sortErrors(errs ErrorList) {
 // hasControl reports control characters, and U+FFFE and U+FFFF, which no
 // XML can hold (image names and descriptions go into the WIM's XML data).
 func hasControl(v string) bool {
+	_, bad := badChar(v)
+	return bad
+}
+
+// badChar returns the first character of v that hasControl refuses.
+func badChar(v string) (rune, bool) {
 	for _, r := range v {
 		if (r < 0x20 && r != '\t') || r == 0x7f || r == 0xFFFE || r == 0xFFFF {
-			return true
+			return r, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // checkText checks a free-text value.
@@ -117,8 +123,11 @@ func checkText(v string, max int) string {
 	if !utf8.ValidString(v) {
 		return "not valid UTF-8"
 	}
-	if hasControl(v) {
-		return "contains a control character"
+	if r, bad := badChar(v); bad {
+		if r == 0xFFFE || r == 0xFFFF {
+			return fmt.Sprintf("contains %U, a noncharacter the WIM's XML data cannot hold", r)
+		}
+		return fmt.Sprintf("contains the control character %U", r)
 	}
 	if n := utf8.RuneCountInString(v); n > max {
 		return fmt.Sprintf("too long: %d characters, at most %d allowed", n, max)
