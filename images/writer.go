@@ -142,6 +142,10 @@ func Create(path string, opts Options) (*Writer, error) {
 	if err := opts.check(); err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		// Found now, not by the rename after the whole capture.
+		return nil, fmt.Errorf("create %s: is a directory", path)
+	}
 	if !opts.Overwrite {
 		if _, err := os.Lstat(path); err == nil {
 			return nil, fmt.Errorf("create %s: file exists (overwrite not allowed)", path)
