@@ -278,7 +278,7 @@ func TestLabUnattendedCapture(t *testing.T) {
 	}
 	before := fileHash(t, src)
 	rep, run := bootAndReport(t, &VM{Kernel: f.media.Kernel, Initrd: f.media.Initrd, Store: store.Addr,
-		Append: f.append + ` wds.finish=shutdown wds.inf=D:\upload.inf`, Disks: []Disk{{Path: src}, {Path: dest}}}, 15*time.Minute, "")
+		Append: f.append + ` wds.finish=shutdown wds.onfailure=shutdown wds.inf=D:\upload.inf`, Disks: []Disk{{Path: src}, {Path: dest}}}, 15*time.Minute, "")
 	if rep.Result != "ok" || rep.ExitCode != 0 {
 		t.Fatalf("result %s, stage %s, exit %d: %s\nagent output:\n%s\nconsole:\n%s\nstore:\n%s", rep.Result, rep.Stage, rep.ExitCode, rep.Error, rep.AgentOutput, tail(run.Output(), 3000), store.Logs())
 	}
