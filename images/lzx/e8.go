@@ -1,6 +1,9 @@
 package lzx
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // e8Translate converts the targets of E8 (x86 CALL) bytes from relative
 // to absolute form (encode true) or back (encode false), as LZX requires
@@ -9,16 +12,22 @@ import "encoding/binary"
 // of the chunk, and the 4 bytes after a considered E8 are never scanned
 // themselves; both directions scan the same positions, since only target
 // bytes change.
+//
+// E8 bytes are found with bytes.IndexByte, which scans many bytes per
+// instruction: most data has few of them, and even x86 code has one every
+// few dozen bytes.
 func e8Translate(data []byte, encode bool) {
 	n := len(data)
 	if n <= 10 {
 		return
 	}
 	end := n - 10
-	for i := 0; i < end; i++ {
-		if data[i] != 0xE8 {
-			continue
+	for i := 0; i < end; i += 5 {
+		j := bytes.IndexByte(data[i:end], 0xE8)
+		if j < 0 {
+			return
 		}
+		i += j
 		t := data[i+1 : i+5]
 		v := int32(binary.LittleEndian.Uint32(t))
 		pos := int32(i)
@@ -40,6 +49,5 @@ func e8Translate(data []byte, encode bool) {
 				binary.LittleEndian.PutUint32(t, uint32(v+e8FileSize))
 			}
 		}
-		i += 4
 	}
 }

@@ -10,112 +10,155 @@ var errBadCode = errors.New("code lengths do not form a complete prefix code")
 // errEmptyCode reports that the data uses a Huffman code with no symbols.
 var errEmptyCode = errors.New("symbol read with an empty Huffman code")
 
-// huffDecoder decodes one canonical Huffman code. Codes of at most
-// tableBits bits are found with one lookup in table; longer ones (rare)
-// are found by walking the canonical code length by length.
-type huffDecoder struct {
-	tableBits uint
-	maxLen    uint
-	empty     bool
-	// table entries are sym<<5 | length; 0 means "longer than tableBits".
-	table []uint16
-	// count[l] is the number of codes of length l; first[l] is the first
-	// code of length l; index[l] is the position in sorted of its symbol.
-	count  [maxMainCodeLen + 1]uint16
-	first  [maxMainCodeLen + 1]uint32
-	index  [maxMainCodeLen + 1]uint16
-	sorted []uint16
-}
+// A decode table maps the next tableBits bits of the stream (most
+// significant first) to an entry: the symbol in bits 16-31 and its code
+// length in bits 0-4. Codes longer than tableBits share a primary entry
+// with entrySub set, whose bits 16-31 are the start of a second-level
+// table and bits 0-4 the number of further bits that index it; the
+// entries there carry the symbol and the full code length. The table of
+// a code with no symbols is all zero: entries of length 0, which the
+// decoder rejects where a code can be empty.
+const (
+	entrySymShift = 16
+	entryLenMask  = 31
+	entrySub      = 1 << 15
+)
 
-func newHuffDecoder(numSyms int, tableBits, maxLen uint) *huffDecoder {
-	return &huffDecoder{
-		tableBits: tableBits,
-		maxLen:    maxLen,
-		table:     make([]uint16, 1<<tableBits),
-		sorted:    make([]uint16, numSyms),
+// tableSize is the number of entries a decode table needs for an alphabet
+// of numSyms symbols with codes of at most maxLen bits: the primary table
+// and the worst case of its second-level tables. A second-level table of
+// depth d > 0 holds a complete subtree of the code, which has at least d+1
+// leaves (long codes); 2^d/(d+1) grows with d, so every long code accounts
+// for at most 2^D/(D+1) entries, D = maxLen-tableBits.
+func tableSize(numSyms int, tableBits, maxLen uint) int {
+	if maxLen <= tableBits {
+		return 1 << tableBits
 	}
+	d := maxLen - tableBits
+	return 1<<tableBits + (numSyms<<d+int(d))/int(d+1)
 }
 
-// build prepares the decoder for the code with the given lengths.
-func (h *huffDecoder) build(lens []uint8) error {
-	h.count = [maxMainCodeLen + 1]uint16{}
+// buildTable fills table for the canonical Huffman code with the given
+// code lengths: at most maxLen (at most 16), for at most 512 symbols. It
+// returns empty = true, and zeroes the primary table, when no symbol has
+// a code. The table must hold tableSize(len(lens), tableBits, maxLen)
+// entries.
+//
+// Canonical codes are assigned by length and, within a length, in symbol
+// order, so one pass over the symbols in order, taking the next code of
+// each length, places every code without sorting. Codes of at most
+// tableBits bits fill the primary table from its start; the primary
+// entries after them are the prefixes of the longer codes (the code is
+// complete), each the root of a second-level table as deep as its longest
+// code.
+func buildTable(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, err error) {
+	if len(lens) > 512 || maxLen > 16 || tableBits > 16 {
+		return false, errBadCode
+	}
+	var count [32]uint16
 	for _, l := range lens {
-		if uint(l) > h.maxLen {
-			return errBadCode
-		}
-		h.count[l]++
+		count[l&31]++
 	}
-	h.count[0] = 0
-	// Check completeness: the Kraft sum must be exactly 1.
+	count[0] = 0
+	for l := maxLen + 1; l < 32; l++ {
+		if count[l] != 0 {
+			return false, errBadCode
+		}
+	}
+	// The Kraft sum must be exactly 1; next[l] is the first code of
+	// length l.
+	var next [32]uint32
 	left := 1
-	for l := uint(1); l <= h.maxLen; l++ {
-		left = left<<1 - int(h.count[l])
+	code := uint32(0)
+	short := 0 // primary entries taken by codes of at most tableBits bits
+	for l := uint(1); l <= maxLen; l++ {
+		left = left<<1 - int(count[l])
 		if left < 0 {
-			return errBadCode
+			return false, errBadCode
+		}
+		next[l] = code
+		code = (code + uint32(count[l])) << 1
+		if l <= tableBits {
+			short += int(count[l]) << (tableBits - l)
 		}
 	}
 	if left != 0 {
-		if left == 1<<h.maxLen {
-			h.empty = true
-			clear(h.table)
-			return nil
+		if left != 1<<maxLen {
+			return false, errBadCode
 		}
-		return errBadCode
+		clear(table[:1<<tableBits])
+		return true, nil
 	}
-	h.empty = false
-	// Canonical codes: by length, then by symbol value.
-	code := uint32(0)
-	idx := uint16(0)
-	for l := uint(1); l <= h.maxLen; l++ {
-		code <<= 1
-		h.first[l] = code
-		h.index[l] = idx
-		code += uint32(h.count[l])
-		idx += h.count[l]
-	}
-	next := h.index
+
+	var long [512]uint32 // long codes: symbol<<16 | length
+	nlong := 0
 	for s, l := range lens {
-		if l != 0 {
-			h.sorted[next[l]] = uint16(s)
-			next[l]++
+		if l == 0 {
+			continue
 		}
-	}
-	clear(h.table)
-	tb := h.tableBits
-	for l := uint(1); l <= tb && l <= h.maxLen; l++ {
-		c := h.first[l]
-		for i := uint16(0); i < h.count[l]; i++ {
-			sym := h.sorted[h.index[l]+i]
-			start := (c + uint32(i)) << (tb - l)
-			e := sym<<5 | uint16(l)
-			fill := h.table[start : start+1<<(tb-l)]
-			for j := range fill {
-				fill[j] = e
-			}
+		if uint(l) > tableBits {
+			long[nlong&511] = uint32(s)<<16 | uint32(l)
+			nlong++
+			continue
 		}
+		c := next[l&31]
+		next[l&31]++
+		n := 1 << (tableBits - uint(l))
+		fill(table[int(c)*n:int(c+1)*n], uint32(s)<<entrySymShift|uint32(l))
 	}
-	return nil
+	if nlong == 0 {
+		return false, nil
+	}
+
+	// Long codes. Their prefixes are the primary entries from short on,
+	// at most nlong/2 of them (each has two codes or more); depth[k] is
+	// the length of the longest code under prefix short+k.
+	prefixes := 1<<tableBits - short
+	if prefixes > nlong/2 {
+		return false, errBadCode // cannot happen for a complete code
+	}
+	var depth [256]uint8
+	clear(depth[:prefixes])
+	codes := next // next is advanced again below; the first codes are kept here
+	for _, x := range long[:nlong] {
+		l := uint(x & 31)
+		c := codes[l&31]
+		codes[l&31]++
+		k := int(c>>(l-tableBits)) - short
+		depth[k&255] = max(depth[k&255], uint8(l))
+	}
+	var start [256]uint16
+	sub := 1 << tableBits
+	for k := range prefixes {
+		bits := uint(depth[k]) - tableBits
+		if sub+1<<bits > len(table) {
+			return false, errBadCode // cannot happen (see tableSize)
+		}
+		table[short+k] = uint32(sub)<<entrySymShift | entrySub | uint32(bits)
+		start[k] = uint16(sub)
+		sub += 1 << bits
+	}
+	for _, x := range long[:nlong] {
+		l := uint(x & 31)
+		c := next[l&31]
+		next[l&31]++
+		k := int(c>>(l-tableBits)) - short
+		bits := uint(depth[k&255]) - tableBits
+		rest := l - tableBits // code bits after the prefix
+		n := 1 << (bits - rest)
+		i := int(start[k&255]) + int(c&(1<<rest-1))*n
+		fill(table[i:i+n], x>>16<<entrySymShift|uint32(l))
+	}
+	return false, nil
 }
 
-// decode reads one symbol from br.
-func (h *huffDecoder) decode(br *bitReader) (int, error) {
-	br.ensure(16)
-	peek := uint32(br.buf >> 48)
-	e := h.table[peek>>(16-h.tableBits)]
-	if e != 0 {
-		br.consume(uint(e & 31))
-		return int(e >> 5), nil
+// fill sets every entry of t to e.
+func fill(t []uint32, e uint32) {
+	for len(t) >= 4 {
+		t[0], t[1], t[2], t[3] = e, e, e, e
+		t = t[4:]
 	}
-	if h.empty {
-		return 0, errEmptyCode
+	for i := range t {
+		t[i] = e
 	}
-	for l := h.tableBits + 1; l <= h.maxLen; l++ {
-		c := peek >> (16 - l)
-		if d := c - h.first[l]; d < uint32(h.count[l]) {
-			br.consume(l)
-			return int(h.sorted[uint32(h.index[l])+d]), nil
-		}
-	}
-	// Unreachable for a complete code; kept as a guard.
-	return 0, errBadCode
 }

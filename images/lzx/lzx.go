@@ -25,7 +25,13 @@
 // bounds checks cost registers the loops need; the ranges are guaranteed
 // by construction and stated at each use, and the tests run under the
 // race detector, which checks pointer arithmetic. The decompressor, which
-// reads untrusted input, uses no unsafe code.
+// reads untrusted input, uses no unsafe code: it decodes into a window
+// array of its own and reads a copy of the input with the bytes of each
+// word swapped (a big-endian bit stream), both indexed with positions
+// masked to the array sizes, so that its inner loop has no bounds checks
+// and can take up to 57 bits per refill; decode tables resolve codes of up
+// to 11 bits (main code) in one look-up, and matches are copied in 8-byte
+// words.
 //
 // The references used are the Microsoft "LZX DELTA Compression and
 // Decompression" specification ([MS-PATCH]) and the behaviour of wimlib,
@@ -83,14 +89,16 @@ const (
 )
 
 // slotBase[s] is the smallest formatted offset (match offset + 2) coded
-// with offset slot s; slots 0-2 are the repeat offsets.
-var slotBase [numOffsetSlots + 1]uint32
+// with offset slot s; slots 0-2 are the repeat offsets. slotBase and
+// slotExtra have 32 entries so that an index masked with 31 needs no
+// bounds check; slotBase[numOffsetSlots] is the end of the last slot.
+var slotBase [32]uint32
 
 // slotOf maps a formatted offset (< ChunkSize) to its offset slot.
 var slotOf [ChunkSize]uint8
 
 // slotExtra[s] is the number of extra offset bits following slot s.
-var slotExtra [numOffsetSlots]uint8
+var slotExtra [32]uint8
 
 func init() {
 	base := uint32(0)
@@ -111,4 +119,5 @@ func init() {
 		}
 		slotOf[f] = uint8(s)
 	}
+	initDecodeSlots()
 }
