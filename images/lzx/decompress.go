@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/wdscapture/wdscapture/images/internal/huffdec"
 )
 
 // ErrCorrupt is wrapped by every error Decompress returns for data that is
@@ -21,9 +23,9 @@ const (
 	mainBits    = 11
 	lenBits     = 9
 	preBits     = 8
-	mainEntries = 4694 // tableSize(numMainSyms, mainBits, maxMainCodeLen), checked by a test
-	lenEntries  = 4496 // tableSize(numLenSyms, lenBits, maxLenCodeLen)
-	preEntries  = 576  // tableSize(numPreSyms, preBits, maxPreCodeLen)
+	mainEntries = 4694 // huffdec.TableSize(numMainSyms, mainBits, maxMainCodeLen), checked by a test
+	lenEntries  = 4496 // huffdec.TableSize(numLenSyms, lenBits, maxLenCodeLen)
+	preEntries  = 576  // huffdec.TableSize(numPreSyms, preBits, maxPreCodeLen)
 )
 
 // winSlack is the room after the window for word copies that run past
@@ -170,7 +172,7 @@ func (d *Decompressor) readTrees(aligned bool) error {
 		for i := range d.alignedLens {
 			d.alignedLens[i] = uint8(br.bits(3))
 		}
-		if _, err := buildTable(d.alignedTable[:], d.alignedLens[:], maxAlignedLen, maxAlignedLen); err != nil {
+		if _, err := huffdec.Build(d.alignedTable[:], d.alignedLens[:], maxAlignedLen, maxAlignedLen); err != nil {
 			return fmt.Errorf("aligned offset code: %w", err)
 		}
 	}
@@ -183,7 +185,7 @@ func (d *Decompressor) readTrees(aligned bool) error {
 	if err := d.readLens(d.lenLens[:], 0, numLenSyms); err != nil {
 		return fmt.Errorf("length code: %w", err)
 	}
-	empty, err := buildTable(d.mainTable[:], d.mainLens[:numMainSyms], mainBits, maxMainCodeLen)
+	empty, err := huffdec.Build(d.mainTable[:], d.mainLens[:numMainSyms], mainBits, maxMainCodeLen)
 	if err != nil {
 		return fmt.Errorf("main code: %w", err)
 	}
@@ -191,7 +193,7 @@ func (d *Decompressor) readTrees(aligned bool) error {
 		// A block has at least one byte, so it reads a main symbol.
 		return fmt.Errorf("main code: %w", errEmptyCode)
 	}
-	if _, err := buildTable(d.lenTable[:], d.lenLens[:numLenSyms], lenBits, maxLenCodeLen); err != nil {
+	if _, err := huffdec.Build(d.lenTable[:], d.lenLens[:numLenSyms], lenBits, maxLenCodeLen); err != nil {
 		return fmt.Errorf("length code: %w", err)
 	}
 	return nil
@@ -205,7 +207,7 @@ func (d *Decompressor) readLens(lens []uint8, start, end int) error {
 	for i := range d.preLens {
 		d.preLens[i] = uint8(br.bits(4))
 	}
-	if _, err := buildTable(d.preTable[:], d.preLens[:], preBits, maxPreCodeLen); err != nil {
+	if _, err := huffdec.Build(d.preTable[:], d.preLens[:], preBits, maxPreCodeLen); err != nil {
 		return fmt.Errorf("pretree: %w", err)
 	}
 	i := start

@@ -8,7 +8,12 @@ package lzx
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/wdscapture/wdscapture/images/internal/huffdec"
 )
+
+// errBadCode is what the reference decoder returns for bad code lengths.
+var errBadCode = huffdec.ErrBadCode
 
 // refDecompressor decodes LZX chunks. It is not safe for concurrent use; a
 // refDecompressor may be reused for any number of chunks and allocates

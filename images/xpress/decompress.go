@@ -3,20 +3,32 @@ package xpress
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/wdscapture/wdscapture/images/internal/huffdec"
 )
 
 const (
-	// primaryBits is the number of bits the first-level decode table is
-	// indexed by; longer codes go through a second-level table.
-	primaryBits = 11
-	primarySize = 1 << primaryBits
-	// A second-level table has at most 1<<(maxCodeLen-primaryBits) entries
-	// and there is at most one per long code, so this bounds them all.
-	maxSubEntries = numSymbols << (maxCodeLen - primaryBits)
+	// tableBits is the number of bits the primary decode table is indexed
+	// by; longer codes go through a second-level table.
+	tableBits = 11
+	// tableEntries is huffdec.TableSize(numSymbols, tableBits, maxCodeLen),
+	// checked by a test.
+	tableEntries = 3687
 
-	entrySub    = 1 << 31 // the entry points to a second-level table
-	entryLenSh  = 16      // code length (or table bits for a link) at bits 16..19
-	entryValMsk = 0xffff  // symbol, or second-level table start for a link
+	// The decoder writes into an output array of its own and reads a copy
+	// of the input, both indexed with positions masked to the array
+	// sizes (which lets the compiler drop the bounds checks), with slack
+	// for 8-byte accesses past the last position. inSize bounds the input
+	// kept in the copy; further input (never in a WIM, whose chunks are
+	// smaller) is read from src directly.
+	outSlack = 16
+	outMask  = MaxChunkSize - 1
+	inSize   = MaxChunkSize
+	inMask   = inSize - 1
+
+	entrySymShift = huffdec.SymShift
+	entryLenMask  = huffdec.LenMask
+	entrySub      = huffdec.Sub
 )
 
 // Decompressor decodes XPRESS chunks. Its zero value is not ready for use;
@@ -24,7 +36,9 @@ const (
 // it can be reused for any number of chunks without allocating.
 type Decompressor struct {
 	lens  [numSymbols]uint8
-	table [primarySize + maxSubEntries]uint32
+	table [tableEntries]uint32
+	win   [MaxChunkSize + outSlack]byte
+	in    [inSize + 8]byte
 }
 
 // NewDecompressor returns a Decompressor.
@@ -37,6 +51,13 @@ func NewDecompressor() *Decompressor {
 // that is not a valid stream of exactly that size gives an error wrapping
 // ErrCorrupt; Decompress never reads or writes out of bounds and always
 // terminates in time linear in len(dst)+len(src).
+//
+// The bit stream is read as [MS-XCA] defines it: 16-bit words, with the
+// extra match length bytes taken from where a reader that keeps 16 to 31
+// bits loaded has got to. This decoder keeps up to 63 bits loaded, so that
+// one refill serves a whole match or two literals; it derives that
+// reader's position from its own when it needs the length bytes, and then
+// drops the words it loaded ahead.
 func (d *Decompressor) Decompress(dst, src []byte) error {
 	if len(dst) > MaxChunkSize {
 		return fmt.Errorf("xpress: uncompressed size %d exceeds the %d-byte chunk limit", len(dst), MaxChunkSize)
@@ -51,225 +72,194 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 		d.lens[2*i] = b & 0xf
 		d.lens[2*i+1] = b >> 4
 	}
-	if err := d.buildTable(); err != nil {
-		return err
+	// [MS-XCA] accepts only complete codes.
+	if empty, err := huffdec.Build(d.table[:], d.lens[:], tableBits, maxCodeLen); err != nil || empty {
+		return fmt.Errorf("%w: the Huffman code lengths do not form a complete code", ErrCorrupt)
 	}
+	copy(d.in[:], src)
+	fastEnd := min(len(src), inSize) - 8
 
-	in := src[tableBytes:]
-	table := &d.table
-	// The decoder keeps two 16-bit words ahead, exactly as [MS-XCA] does, so
-	// that the extra length bytes are read from the right place.
-	bits := uint32(binary.LittleEndian.Uint16(in))<<16 | uint32(binary.LittleEndian.Uint16(in[2:]))
-	extra := 16 // bits available beyond the first 16
-	pos := 4
-	missing := 0 // words loaded past the end of src (read as zero)
-
+	// bitbuf holds bitcnt valid bits of the stream at its top, followed by
+	// further bits that are not counted yet (a refill ORs the same bits in
+	// again, so they do no harm). pos is the byte offset in src after the
+	// counted bits. A refill brings bitcnt to at least 48: enough for two
+	// literals, or a match symbol and its offset bits (15+15 bits).
+	var bitbuf uint64
+	var bitcnt uint
+	pos := tableBytes
 	out := 0
-	for out < len(dst) {
-		e := table[bits>>(32-primaryBits)]
+	end := len(dst)
+	for out < end {
+		// Refill (also below): load 8 bytes, and count the whole words
+		// that fit.
+		if pos <= fastEnd {
+			x := binary.LittleEndian.Uint64(d.in[pos&inMask:])
+			x = x<<32 | x>>32 // words in stream order, the first at the top
+			x = (x&0x0000ffff0000ffff)<<16 | (x>>16)&0x0000ffff0000ffff
+			bitbuf |= x >> (bitcnt & 63) // bitcnt < 64: every symbol takes a bit
+			pos += int((^bitcnt & 48) >> 3)
+			bitcnt |= 48
+		} else {
+			bitbuf, bitcnt, pos = refillSlow(src, bitbuf, bitcnt, pos)
+		}
+		e := d.table[bitbuf>>(64-tableBits)]
 		if e&entrySub != 0 {
-			sub := (e >> entryLenSh) & 0xf
-			e = table[(e&entryValMsk)+((bits<<primaryBits)>>(32-sub))]
+			e = d.table[(e>>entrySymShift)+uint32((bitbuf<<tableBits)>>((64-e&entryLenMask)&63))]
 		}
-		n := int(e>>entryLenSh) & 0xf
-		sym := e & entryValMsk
-		bits <<= n
-		extra -= n
-		if extra < 0 {
-			if pos+2 <= len(in) {
-				bits |= uint32(binary.LittleEndian.Uint16(in[pos:])) << -extra
-			} else if missing++; missing > 1 {
-				return fmt.Errorf("%w: bit stream ends early at output byte %d of %d", ErrCorrupt, out, len(dst))
-			}
-			extra += 16
-			pos += 2
-		}
-		if sym < numLiterals {
-			dst[out] = byte(sym)
+		n := uint(e & entryLenMask)
+		bitbuf <<= n
+		bitcnt -= n
+		if e < numLiterals<<entrySymShift {
+			d.win[out&outMask] = byte(e >> entrySymShift)
 			out++
-			continue
+			if out >= end {
+				break
+			}
+			// A second symbol fits in the bits left, and so do the
+			// offset bits of a match.
+			e = d.table[bitbuf>>(64-tableBits)]
+			if e&entrySub != 0 {
+				e = d.table[(e>>entrySymShift)+uint32((bitbuf<<tableBits)>>((64-e&entryLenMask)&63))]
+			}
+			n := uint(e & entryLenMask)
+			bitbuf <<= n
+			bitcnt -= n
+			if e < numLiterals<<entrySymShift {
+				d.win[out&outMask] = byte(e >> entrySymShift)
+				out++
+				continue
+			}
 		}
 
-		sym -= numLiterals
+		// A match: the low 4 bits of sym are the length (15: more in
+		// the byte stream), the high 4 the offset's bit count.
+		sym := e>>entrySymShift - numLiterals
 		length := int(sym & 0xf)
 		if length == 0xf {
-			if pos >= len(in) {
-				return fmt.Errorf("%w: match length byte missing at input offset %d", ErrCorrupt, tableBytes+pos)
+			// The [MS-XCA] reader holds 16 to 31 bits, as many words
+			// fewer than bitcnt as make it so (bitcnt >= 18 here); it
+			// reads the length bytes from where it is, and goes on
+			// loading words after them.
+			keep := 16 + bitcnt&15
+			rp := pos - int((bitcnt-keep)>>3)
+			bitcnt = keep
+			bitbuf &= ^uint64(0) << (64 - keep)
+			var err error
+			if length, pos, err = readLength(src, rp); err != nil {
+				return fmt.Errorf("%w at output byte %d", err, out)
 			}
-			length = int(in[pos])
-			pos++
-			if length == 0xff {
-				if pos+2 > len(in) {
-					return fmt.Errorf("%w: 16-bit match length missing at input offset %d", ErrCorrupt, tableBytes+pos)
-				}
-				length = int(binary.LittleEndian.Uint16(in[pos:]))
-				pos += 2
-				if length == 0 {
-					if pos+4 > len(in) {
-						return fmt.Errorf("%w: 32-bit match length missing at input offset %d", ErrCorrupt, tableBytes+pos)
-					}
-					l32 := binary.LittleEndian.Uint32(in[pos:])
-					pos += 4
-					if l32 > MaxChunkSize {
-						return fmt.Errorf("%w: match length %d at output byte %d overruns the %d-byte chunk", ErrCorrupt, l32, out, len(dst))
-					}
-					length = int(l32)
-				}
-				if length < 0xf {
-					return fmt.Errorf("%w: invalid extended match length %d at output byte %d", ErrCorrupt, length, out)
-				}
-				length -= 0xf
-			}
-			length += 0xf
 		}
 		length += minMatch
-
-		ob := int(sym >> 4)
-		offset := 1 << ob
-		if ob > 0 {
-			offset |= int(bits >> (32 - ob))
-			bits <<= ob
-			extra -= ob
-			if extra < 0 {
-				if pos+2 <= len(in) {
-					bits |= uint32(binary.LittleEndian.Uint16(in[pos:])) << -extra
-				} else if missing++; missing > 1 {
-					return fmt.Errorf("%w: bit stream ends early at output byte %d of %d", ErrCorrupt, out, len(dst))
-				}
-				extra += 16
-				pos += 2
-			}
-		}
+		ob := uint(sym>>4) & 0xf
+		offset := 1<<ob | int((bitbuf>>1)>>((63-ob)&63)) // ob may be 0
+		bitbuf <<= ob
+		bitcnt -= ob
 		if offset > out {
 			return fmt.Errorf("%w: match offset %d at output byte %d reaches before the chunk start", ErrCorrupt, offset, out)
 		}
-		if length > len(dst)-out {
-			return fmt.Errorf("%w: match length %d at output byte %d overruns the %d-byte chunk", ErrCorrupt, length, out, len(dst))
+		if length > end-out {
+			return fmt.Errorf("%w: match length %d at output byte %d overruns the %d-byte chunk", ErrCorrupt, length, out, end)
 		}
-		copyMatch(dst, out, offset, length)
+		from := out - offset
+		if offset >= 8 {
+			// 8-byte words, two at once (most matches are short); each
+			// word read lies before the word written, so it is final.
+			// Up to 15 bytes past the match are written too, in the
+			// window or its slack; the output that follows overwrites
+			// them.
+			o, f := out&outMask, from&outMask
+			binary.LittleEndian.PutUint64(d.win[o:], binary.LittleEndian.Uint64(d.win[f:]))
+			binary.LittleEndian.PutUint64(d.win[o+8:], binary.LittleEndian.Uint64(d.win[f+8:]))
+			for j := 16; j < length; j += 8 {
+				binary.LittleEndian.PutUint64(d.win[(out+j)&outMask:], binary.LittleEndian.Uint64(d.win[(from+j)&outMask:]))
+			}
+		} else {
+			d.copyShort(out, from, length)
+		}
 		out += length
 	}
+	// The [MS-XCA] reader may load one word past the end of the input
+	// (as zero), not two: its position must not pass the end by more
+	// than a word.
+	if bitcnt < 16 {
+		_, bitcnt, pos = refillSlow(src, bitbuf, bitcnt, pos)
+	}
+	if rp := pos - int((bitcnt-16)&^15>>3); rp > len(src)+2 {
+		return fmt.Errorf("%w: bit stream ends early (%d bytes)", ErrCorrupt, len(src))
+	}
+	copy(dst, d.win[:])
 	return nil
 }
 
-// copyMatch copies length bytes from dst[out-offset:] to dst[out:], with the
-// overlapping semantics of LZ77 (a short offset repeats the last bytes). The
-// caller has checked the bounds.
-func copyMatch(dst []byte, out, offset, length int) {
-	from := out - offset
-	if offset >= 8 && out+length+8 <= len(dst) {
-		// Word copies may write up to 7 bytes past the match; those are
-		// inside dst and overwritten by the output that follows. With an
-		// offset of at least 8 every word read is already final.
-		for j := 0; j < length; j += 8 {
-			binary.LittleEndian.PutUint64(dst[out+j:], binary.LittleEndian.Uint64(dst[from+j:]))
+// readLength reads the extra length bytes of a match at src[rp:] and
+// returns the match length less minMatch and the position after them.
+func readLength(src []byte, rp int) (length, pos int, err error) {
+	if rp >= len(src) {
+		return 0, 0, fmt.Errorf("%w: match length byte missing at input offset %d", ErrCorrupt, rp)
+	}
+	length = int(src[rp])
+	rp++
+	if length == 0xff {
+		if rp+2 > len(src) {
+			return 0, 0, fmt.Errorf("%w: 16-bit match length missing at input offset %d", ErrCorrupt, rp)
 		}
-		return
-	}
-	if length <= 32 {
-		s := dst[from : out+length]
-		for j := offset; j < len(s); j++ {
-			s[j] = s[j-offset]
-		}
-		return
-	}
-	if offset >= length {
-		copy(dst[out:out+length], dst[from:from+length])
-		return
-	}
-	if offset == 1 {
-		b := dst[from]
-		s := dst[out : out+length]
-		for i := range s {
-			s[i] = b
-		}
-		return
-	}
-	// Overlapping: each copy doubles the repeated pattern.
-	end := out + length
-	for out < end {
-		n := copy(dst[out:end], dst[from:out])
-		out += n
-	}
-}
-
-// buildTable fills d.table from d.lens. The code must be complete: [MS-XCA]
-// rejects over-subscribed and incomplete codes alike.
-func (d *Decompressor) buildTable() error {
-	var count [maxCodeLen + 1]int
-	for _, l := range d.lens {
-		count[l]++
-	}
-	count[0] = 0
-	// Kraft sum in units of 2^-15.
-	sum := 0
-	for l := 1; l <= maxCodeLen; l++ {
-		sum += count[l] << (maxCodeLen - l)
-	}
-	if sum != 1<<maxCodeLen {
-		if sum > 1<<maxCodeLen {
-			return fmt.Errorf("%w: Huffman code lengths are over-subscribed", ErrCorrupt)
-		}
-		return fmt.Errorf("%w: Huffman code lengths are incomplete", ErrCorrupt)
-	}
-
-	// Symbols in canonical order: by length, then by symbol value.
-	var offs [maxCodeLen + 2]int
-	for l := 1; l <= maxCodeLen; l++ {
-		offs[l+1] = offs[l] + count[l]
-	}
-	var sorted [numSymbols]uint16
-	for s, l := range d.lens {
-		if l != 0 {
-			sorted[offs[l]] = uint16(s)
-			offs[l]++
-		}
-	}
-	n := offs[maxCodeLen] // offs[l] now holds the end of length l's run
-	syms := sorted[:n]
-
-	table := d.table[:]
-	code := 0 // left-aligned to maxCodeLen bits
-	i := 0
-	for ; i < len(syms); i++ {
-		s := syms[i]
-		l := int(d.lens[s])
-		if l > primaryBits {
-			break
-		}
-		start := code >> (maxCodeLen - primaryBits)
-		cnt := 1 << (primaryBits - l)
-		e := uint32(s) | uint32(l)<<entryLenSh
-		for j := start; j < start+cnt; j++ {
-			table[j] = e
-		}
-		code += 1 << (maxCodeLen - l)
-	}
-	// Long codes: codes sharing a primary prefix are consecutive in canonical
-	// order, and the last of each group is the longest.
-	next := primarySize
-	for i < len(syms) {
-		prefix := code >> (maxCodeLen - primaryBits)
-		j, c := i, code
-		for j < len(syms) && c>>(maxCodeLen-primaryBits) == prefix {
-			c += 1 << (maxCodeLen - int(d.lens[syms[j]]))
-			j++
-		}
-		subBits := int(d.lens[syms[j-1]]) - primaryBits
-		table[prefix] = entrySub | uint32(subBits)<<entryLenSh | uint32(next)
-		shift := maxCodeLen - primaryBits - subBits
-		for ; i < j; i++ {
-			s := syms[i]
-			l := int(d.lens[s])
-			start := next + (code>>shift)&(1<<subBits-1)
-			cnt := 1 << (primaryBits + subBits - l)
-			e := uint32(s) | uint32(l)<<entryLenSh
-			for m := start; m < start+cnt; m++ {
-				table[m] = e
+		length = int(binary.LittleEndian.Uint16(src[rp:]))
+		rp += 2
+		if length == 0 {
+			if rp+4 > len(src) {
+				return 0, 0, fmt.Errorf("%w: 32-bit match length missing at input offset %d", ErrCorrupt, rp)
 			}
-			code += 1 << (maxCodeLen - l)
+			l32 := binary.LittleEndian.Uint32(src[rp:])
+			rp += 4
+			if l32 > MaxChunkSize {
+				return 0, 0, fmt.Errorf("%w: match length %d overruns the chunk", ErrCorrupt, l32)
+			}
+			length = int(l32)
 		}
-		next += 1 << subBits
+		if length < 0xf {
+			return 0, 0, fmt.Errorf("%w: invalid extended match length %d", ErrCorrupt, length)
+		}
+		length -= 0xf
 	}
-	return nil
+	return length + 0xf, rp, nil
+}
+
+// refillSlow is Decompress's refill near the end of the input: it loads one
+// word at a time, zero words past the end, until at least 48 bits are
+// valid.
+//
+//go:noinline
+func refillSlow(src []byte, bitbuf uint64, bitcnt uint, pos int) (uint64, uint, int) {
+	for bitcnt < 48 {
+		var w uint64
+		if pos+2 <= len(src) {
+			w = uint64(binary.LittleEndian.Uint16(src[pos:]))
+		}
+		bitbuf |= w << (48 - bitcnt)
+		bitcnt += 16
+		pos += 2
+	}
+	return bitbuf, bitcnt, pos
+}
+
+// shortDist[off] is the smallest multiple of off that is at least 8.
+var shortDist = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
+
+// copyShort copies a match whose offset off is below 8 (the match repeats
+// its last off bytes). Its first bytes are copied one at a time; from
+// shortDist[off] bytes on, every byte equals the one shortDist[off] bytes
+// back, at least 8 back, so the rest goes in 8-byte words, as in
+// Decompress, with up to 7 bytes written past the match.
+//
+//go:noinline
+func (d *Decompressor) copyShort(out, from, length int) {
+	dist := shortDist[(out-from)&7]
+	k := 0
+	for ; k < length && k < dist; k++ {
+		d.win[(out+k)&outMask] = d.win[(from+k)&outMask]
+	}
+	for ; k < length; k += 8 {
+		o := (out + k) & outMask
+		binary.LittleEndian.PutUint64(d.win[o:], binary.LittleEndian.Uint64(d.win[(out+k-dist)&outMask:]))
+	}
 }

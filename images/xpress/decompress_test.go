@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/wdscapture/wdscapture/images/internal/huffdec"
 )
 
 // bitStream builds LZ77+Huffman streams by hand, following [MS-XCA]
@@ -308,4 +310,11 @@ func referenceHuffmanCost(freqs []uint32) (cost uint64, maxDepth int) {
 		q = append(q[2:], node{a.w + b.w, max(a.depth, b.depth) + 1})
 	}
 	return cost, q[0].depth
+}
+
+// TestDecodeTableSize checks tableEntries against huffdec.TableSize.
+func TestDecodeTableSize(t *testing.T) {
+	if got := huffdec.TableSize(numSymbols, tableBits, maxCodeLen); got != tableEntries {
+		t.Fatalf("tableEntries is %d, huffdec.TableSize says %d", tableEntries, got)
+	}
 }

@@ -151,7 +151,7 @@ func (w *wimFile) blobs(t testing.TB) ([]resHdr, [][20]byte) {
 
 // writeTestTree fills dir with generated files of many kinds and sizes,
 // including chunk-size multiples and files that do not compress.
-func writeTestTree(t *testing.T, dir string) {
+func writeTestTree(t testing.TB, dir string) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(11, 12))
 	gens := map[string]func(*rand.Rand, int) []byte{
