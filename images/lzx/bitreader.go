@@ -75,17 +75,3 @@ func (br *bitReader) rawBytes(k int) []byte {
 	br.pos += k
 	return b
 }
-
-// decode reads one symbol with a decode table made by buildTable.
-func (br *bitReader) decode(table []uint32, tableBits uint) (int, error) {
-	br.ensure(32)
-	e := table[br.buf>>(64-tableBits)]
-	if e&entrySub != 0 {
-		e = table[(e>>entrySymShift)+uint32((br.buf<<tableBits)>>((64-e&entryLenMask)&63))]
-	}
-	if e&entryLenMask == 0 {
-		return 0, errEmptyCode
-	}
-	br.consume(uint(e & entryLenMask))
-	return int(e >> entrySymShift), nil
-}

@@ -22,10 +22,10 @@ const lensSlack = 64
 const (
 	mainBits    = 11
 	lenBits     = 9
-	preBits     = 8
+	preBits     = 6
 	mainEntries = 4694 // huffdec.TableSize(numMainSyms, mainBits, maxMainCodeLen), checked by a test
 	lenEntries  = 4496 // huffdec.TableSize(numLenSyms, lenBits, maxLenCodeLen)
-	preEntries  = 576  // huffdec.TableSize(numPreSyms, preBits, maxPreCodeLen)
+	preEntries  = 1088 // huffdec.TableSize(numPreSyms, preBits, maxPreCodeLen)
 )
 
 // winSlack is the room after the window for word copies that run past
@@ -201,7 +201,9 @@ func (d *Decompressor) readTrees(aligned bool) error {
 
 // readLens reads a pretree and, with it, new values for lens[start:end]
 // coded relative to their previous values. Runs may spill past end into
-// the slack of lens.
+// the slack of lens. The symbols are read with the bit buffer in local
+// variables, as in decodeBlock: a refill gives at least 56 bits, enough
+// for a pretree symbol, its run length and a second symbol (15+5+15).
 func (d *Decompressor) readLens(lens []uint8, start, end int) error {
 	br := &d.br
 	for i := range d.preLens {
@@ -210,41 +212,77 @@ func (d *Decompressor) readLens(lens []uint8, start, end int) error {
 	if _, err := huffdec.Build(d.preTable[:], d.preLens[:], preBits, maxPreCodeLen); err != nil {
 		return fmt.Errorf("pretree: %w", err)
 	}
+	bitbuf, bitcnt, pos := br.buf, br.n, br.pos
 	i := start
 	for i < end {
-		sym, err := br.decode(d.preTable[:], preBits)
-		if err != nil {
-			return fmt.Errorf("pretree: %w", err)
+		if pos <= d.fastEnd {
+			bitbuf |= binary.BigEndian.Uint64(d.in[pos&inMask:]) >> (bitcnt & 63)
+			pos += int((63 - bitcnt) >> 3)
+			bitcnt |= 56
+		} else {
+			bitbuf, bitcnt, pos = refillSlow(br.src, bitbuf, bitcnt, pos)
 		}
+		sym, n := d.preSymbol(bitbuf)
+		if n == 0 {
+			return fmt.Errorf("pretree: %w", errEmptyCode)
+		}
+		bitbuf <<= n
+		bitcnt -= n
 		switch {
 		case sym < 17:
-			lens[i] = uint8((int(lens[i]) - sym + 17) % 17)
+			v := lens[i] + 17 - uint8(sym)
+			if v >= 17 {
+				v -= 17
+			}
+			lens[i] = v
 			i++
 		case sym == 17:
-			run := 4 + int(br.bits(4))
+			run := 4 + int(bitbuf>>60)
+			bitbuf <<= 4
+			bitcnt -= 4
 			clear(lens[i : i+run])
 			i += run
 		case sym == 18:
-			run := 20 + int(br.bits(5))
+			run := 20 + int(bitbuf>>59)
+			bitbuf <<= 5
+			bitcnt -= 5
 			clear(lens[i : i+run])
 			i += run
 		default: // 19
-			run := 4 + int(br.bits(1))
-			s2, err := br.decode(d.preTable[:], preBits)
-			if err != nil {
-				return fmt.Errorf("pretree: %w", err)
+			run := 4 + int(bitbuf>>63)
+			bitbuf <<= 1
+			bitcnt--
+			s2, n := d.preSymbol(bitbuf)
+			if n == 0 {
+				return fmt.Errorf("pretree: %w", errEmptyCode)
 			}
+			bitbuf <<= n
+			bitcnt -= n
 			if s2 > 17 {
 				return fmt.Errorf("pretree symbol %d after a same-length run", s2)
 			}
-			v := uint8((int(lens[i]) - s2 + 17) % 17)
+			v := lens[i] + 17 - uint8(s2)
+			if v >= 17 {
+				v -= 17
+			}
 			for k := range lens[i : i+run] {
 				lens[i+k] = v
 			}
 			i += run
 		}
 	}
+	d.saveBits(bitbuf, bitcnt, pos)
 	return nil
+}
+
+// preSymbol decodes the pretree symbol at the top of bitbuf and returns
+// it with its code length (0 for an empty pretree).
+func (d *Decompressor) preSymbol(bitbuf uint64) (sym uint32, n uint) {
+	e := d.preTable[bitbuf>>(64-preBits)]
+	if e&entrySub != 0 {
+		e = d.preTable[(e>>entrySymShift)+uint32((bitbuf<<preBits)>>((64-e&entryLenMask)&63))]
+	}
+	return e >> entrySymShift, uint(e & entryLenMask)
 }
 
 // verbatimSlots and alignedSlots describe, for each offset slot of a
@@ -447,6 +485,12 @@ func refillSlow(src []byte, bitbuf uint64, bitcnt uint, pos int) (uint64, uint, 
 // bitbuf as uncounted bits, which is harmless), or, when fewer than 8 bits
 // are counted, by counting the next byte too.
 func (d *Decompressor) saveState(bitbuf uint64, bitcnt uint, pos int, rep *[numRepeats]uint32) {
+	d.saveBits(bitbuf, bitcnt, pos)
+	*rep = d.rep
+}
+
+// saveBits stores a local bit buffer in d.br (see saveState).
+func (d *Decompressor) saveBits(bitbuf uint64, bitcnt uint, pos int) {
 	if pos&1 != 0 {
 		if bitcnt >= 8 {
 			pos--
@@ -462,7 +506,6 @@ func (d *Decompressor) saveState(bitbuf uint64, bitcnt uint, pos int, rep *[numR
 		}
 	}
 	d.br.buf, d.br.n, d.br.pos = bitbuf, bitcnt, pos
-	*rep = d.rep
 }
 
 // shortDist[off] is the smallest multiple of off that is at least 8.

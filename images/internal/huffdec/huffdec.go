@@ -160,9 +160,9 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 
 // fill sets every entry of t to e.
 func fill(t []uint32, e uint32) {
-	for len(t) >= 4 {
-		t[0], t[1], t[2], t[3] = e, e, e, e
-		t = t[4:]
+	for len(t) >= 8 {
+		*(*[8]uint32)(t) = [8]uint32{e, e, e, e, e, e, e, e}
+		t = t[8:]
 	}
 	for i := range t {
 		t[i] = e
