@@ -31,7 +31,8 @@ type resourceReader struct {
 	buf    []byte   // decoded bytes of the current chunk not yet returned
 	raw    []byte
 	out    []byte
-	pos    uint64 // uncompressed bytes returned so far
+	pos    uint64   // uncompressed bytes returned so far
+	sc     *scratch // for WriteTo's buffer, if any
 }
 
 // scratch is a decompressor and chunk buffers that a goroutine reading
@@ -39,6 +40,7 @@ type resourceReader struct {
 type scratch struct {
 	dec      chunkDecompressor
 	raw, out []byte
+	big      []byte // WriteTo's buffer for uncompressed resources, made on first use
 }
 
 func newScratch(comp Compression) (*scratch, error) {
@@ -60,7 +62,7 @@ func openResource(r io.ReaderAt, res resHdr, comp Compression, what string) (*re
 
 // openResourceWith is openResource with reusable scratch (nil: allocate).
 func openResourceWith(r io.ReaderAt, res resHdr, comp Compression, what string, sc *scratch) (*resourceReader, error) {
-	rr := &resourceReader{r: r, res: res, what: what}
+	rr := &resourceReader{r: r, res: res, what: what, sc: sc}
 	if !res.compressed() {
 		if res.StoredSize != res.Size {
 			return nil, formatErr("%s: uncompressed resource stores %d bytes but claims %d", what, res.StoredSize, res.Size)
@@ -131,6 +133,56 @@ func (rr *resourceReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes the rest of the resource to w (io.Copy uses it): each
+// decoded chunk as it stands in the chunk buffer, with no copy, and an
+// uncompressed resource in 256 KiB reads.
+func (rr *resourceReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	if rr.dec == nil {
+		var buf []byte
+		switch {
+		case rr.sc == nil:
+			buf = make([]byte, min(rr.res.Size-rr.pos, 256<<10))
+		case rr.sc.big == nil:
+			rr.sc.big = make([]byte, 256<<10)
+			fallthrough
+		default:
+			buf = rr.sc.big
+		}
+		for {
+			m, err := rr.Read(buf)
+			if m > 0 {
+				n, werr := w.Write(buf[:m])
+				total += int64(n)
+				if werr != nil {
+					return total, werr
+				}
+			}
+			if err == io.EOF || m == 0 && err == nil {
+				return total, nil
+			}
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+	for rr.pos < rr.res.Size {
+		if len(rr.buf) == 0 {
+			if err := rr.decodeChunk(); err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(rr.buf)
+		total += int64(n)
+		rr.buf = rr.buf[n:]
+		rr.pos += uint64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 func (rr *resourceReader) decodeChunk() error {
 	i := rr.next
 	usize := min(uint64(ChunkSize), rr.res.Size-i*ChunkSize)
@@ -142,7 +194,7 @@ func (rr *resourceReader) decodeChunk() error {
 	out := rr.out[:usize]
 	switch {
 	case csize == usize:
-		copy(out, raw)
+		out = raw // stored as is
 	case csize > usize:
 		return formatErr("%s: chunk %d stores %d bytes for %d", rr.what, i, csize, usize)
 	default:

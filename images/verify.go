@@ -5,7 +5,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
-	"io"
+	"hash"
 	"runtime"
 	"sort"
 	"strings"
@@ -144,12 +144,11 @@ func (r *Reader) VerifyContext(ctx context.Context, opts VerifyOptions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 256<<10)
 			sc, scErr := newScratch(r.comp)
 			for b := range ch {
 				err := scErr
 				if err == nil {
-					err = checkBlob(ctx, r, b, buf, sc, &done, opts.Progress, total)
+					err = checkBlob(ctx, r, b, sc, &done, opts.Progress, total)
 				}
 				if err != nil && ctx.Err() == nil {
 					mu.Lock()
@@ -189,31 +188,39 @@ func (r *Reader) checkIntegrity(ctx context.Context) error {
 	return checkIntegrity(ctx, r.f, tbl, headerSize, end)
 }
 
-func checkBlob(ctx context.Context, r *Reader, b *blob, buf []byte, sc *scratch, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
+// hashProgress writes to a hash and reports the bytes as checked; it
+// fails once ctx is done.
+type hashProgress struct {
+	ctx      context.Context
+	h        hash.Hash
+	done     *atomic.Uint64
+	progress func(uint64, uint64)
+	total    uint64
+}
+
+func (w hashProgress) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	w.h.Write(p)
+	if w.progress != nil && len(p) > 0 {
+		w.progress(w.done.Add(uint64(len(p))), w.total)
+	}
+	return len(p), nil
+}
+
+func checkBlob(ctx context.Context, r *Reader, b *blob, sc *scratch, done *atomic.Uint64, progress func(uint64, uint64), total uint64) error {
 	rr, err := openResourceWith(r.f, b.res, r.comp, "stream", sc)
 	if err != nil {
 		return err
 	}
+	// The decoded chunks go to the hash as they stand in the chunk buffer.
 	h := sha1.New()
-	var n uint64
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		m, err := rr.Read(buf)
-		h.Write(buf[:m])
-		n += uint64(m)
-		if progress != nil && m > 0 {
-			progress(done.Add(uint64(m)), total)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	m, err := rr.WriteTo(hashProgress{ctx, h, done, progress, total})
+	if err != nil {
+		return err
 	}
-	if n != b.res.Size {
+	if n := uint64(m); n != b.res.Size {
 		return fmt.Errorf("stream has %d bytes, want %d", n, b.res.Size)
 	}
 	var sum [20]byte
