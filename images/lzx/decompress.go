@@ -66,7 +66,7 @@ type Decompressor struct {
 	// rep holds the repeat offsets R0-R2, and slots describes the offset
 	// slots of the block type, while decodeBlock runs.
 	rep   [numRepeats]uint32
-	slots *[32]uint32
+	slots [32]uint32
 	// fastEnd is the last input position decodeBlock can load 8 bytes
 	// of d.in from.
 	fastEnd int
@@ -334,9 +334,9 @@ func (d *Decompressor) decodeBlock(out, end int, aligned bool, rep *[numRepeats]
 	// The repeat offsets and minAligned stay in d rather than in
 	// registers, which the literal path needs more.
 	d.rep = *rep
-	d.slots = &verbatimSlots
+	d.slots = verbatimSlots
 	if aligned {
-		d.slots = &alignedSlots
+		d.slots = alignedSlots
 	}
 	for out < end {
 		// Refill (also below): load 8 bytes, and count the whole bytes
@@ -452,7 +452,18 @@ func (d *Decompressor) decodeBlock(out, end int, aligned bool, rep *[numRepeats]
 				binary.LittleEndian.PutUint64(d.win[(out+j)&winMask:], binary.LittleEndian.Uint64(d.win[(from+j)&winMask:]))
 			}
 		} else {
-			d.copyShort(out, from, length)
+			// An offset below 8 repeats the last off bytes. The first
+			// bytes go one at a time; from shortDist[off] bytes on,
+			// every byte equals the one shortDist[off] (at least 8)
+			// bytes back, so the rest goes in words, as above.
+			dist := shortDist[off&7]
+			k := 0
+			for ; k < length && k < dist; k++ {
+				d.win[(out+k)&winMask] = d.win[(from+k)&winMask]
+			}
+			for ; k < length; k += 8 {
+				binary.LittleEndian.PutUint64(d.win[(out+k)&winMask:], binary.LittleEndian.Uint64(d.win[(out+k-dist)&winMask:]))
+			}
 		}
 		out += length
 	}
@@ -510,22 +521,3 @@ func (d *Decompressor) saveBits(bitbuf uint64, bitcnt uint, pos int) {
 
 // shortDist[off] is the smallest multiple of off that is at least 8.
 var shortDist = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
-
-// copyShort copies a match whose offset off is below 8 (the match repeats
-// its last off bytes). Its first bytes are copied one at a time; from
-// shortDist[off] bytes on, every byte equals the one shortDist[off] bytes
-// back, at least 8 back, so the rest goes in 8-byte words, as in
-// decodeBlock, with up to 7 bytes written past the match.
-//
-//go:noinline
-func (d *Decompressor) copyShort(out, from, length int) {
-	dist := shortDist[(out-from)&7]
-	k := 0
-	for ; k < length && k < dist; k++ {
-		d.win[(out+k)&winMask] = d.win[(from+k)&winMask]
-	}
-	for ; k < length; k += 8 {
-		o := (out + k) & winMask
-		binary.LittleEndian.PutUint64(d.win[o:], binary.LittleEndian.Uint64(d.win[(out+k-dist)&winMask:]))
-	}
-}
