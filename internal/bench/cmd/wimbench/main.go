@@ -91,9 +91,9 @@ func main() {
 	threads := flag.String("threads", "1,2", "thread counts to compare")
 	rounds := flag.Int("rounds", 3, "captures per tool and configuration; the median is reported")
 	storeBin := flag.String("imagestore", "", "our image store binary: adds the image store rows (add vs wimverify, export vs wimexport, res.rwm growth, upload vs add, re-upload)")
-	only := flag.String("only", "", `run one section: "capture", "store" (with the upload) or "upload"`)
+	only := flag.String("only", "", `run one section: "capture", "decode" (verify the WIMs of an earlier run, or of a new capture of each), "store" (with the upload) or "upload"`)
 	flag.Parse()
-	doCapture := *only != "store" && *only != "upload"
+	doCapture := *only != "store" && *only != "upload" && *only != "decode"
 	if *rounds < 1 {
 		fatal(fmt.Errorf("-rounds must be at least 1"))
 	}
@@ -176,38 +176,40 @@ func main() {
 					// median taken over a noisy stretch can be seen.
 					fmt.Fprintf(w, "%-19s | rounds, wall s: wimlib %s; ours %s\n", "", walls(ws), walls(os_))
 				}
-				if th == "2" || !strings.Contains(*threads, "2") {
+				if kind == "dir" && (th == "2" || !strings.Contains(*threads, "2")) {
 					readBack = append(readBack, pair{base + "-wimlib.wim", base + "-ours.wim"})
 				}
 			}
 		}
 	}
-	if doCapture {
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%-28s | %11s %13s %6s | %s\n", "read back (verify all blobs)", "wimverify s", "ours verify s", "ratio", "ours verifying wimlib's WIM s")
-	}
-	for _, p := range readBack {
-		// Both files from the page cache: ours is written with O_DIRECT
-		// and wimlib's through the cache, which would otherwise time a
-		// disk read against a memory read.
-		for _, f := range []string{p.wimlib, p.ours} {
-			if err := warm(f); err != nil {
-				fatal(err)
+	if *only == "decode" {
+		// The 2-thread WIMs of an earlier run of this command, or new
+		// captures of the corpus where there are none.
+		for _, c := range strings.Split(*comps, ",") {
+			base := filepath.Join(*outDir, fmt.Sprintf("dir-%s-2", c))
+			p := pair{base + "-wimlib.wim", base + "-ours.wim"}
+			if fileSize(p.wimlib) == 0 {
+				if _, err := run(w, "wimcapture", *corpus, p.wimlib, "--compress="+c, "--threads=2", "--config=/dev/null", "bench"); err != nil {
+					fatal(err)
+				}
 			}
+			if fileSize(p.ours) == 0 {
+				if _, err := run(w, *ours, "capture", *corpus, p.ours, "--name", "bench", "--compress", c, "--threads", "2", "--verify=false", "--quiet"); err != nil {
+					fatal(err)
+				}
+			}
+			readBack = append(readBack, p)
 		}
-		mw, err := run(w, "wimverify", p.wimlib)
-		if err != nil {
+	}
+	if *only != "store" && *only != "upload" {
+		var cases []decodeCase
+		for _, p := range readBack {
+			name := strings.TrimSuffix(filepath.Base(p.ours), "-2-ours.wim")
+			cases = append(cases, decodeCase{name + " wimlib's", p.wimlib}, decodeCase{name + " ours", p.ours})
+		}
+		if err := decodeBench(w, cases, *ours, *rounds); err != nil {
 			fatal(err)
 		}
-		mo, err := run(w, *ours, "verify", p.ours)
-		if err != nil {
-			fatal(err)
-		}
-		mx, err := run(w, *ours, "verify", p.wimlib)
-		if err != nil {
-			fatal(err)
-		}
-		fmt.Fprintf(w, "%-28s | %11.2f %13.2f %6s | %.2f\n", filepath.Base(p.ours), mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()), mx.wall.Seconds())
 	}
 	if *storeBin != "" && *only != "capture" {
 		if *only != "upload" {
