@@ -84,4 +84,7 @@ type chunkCompressor interface {
 type chunkDecompressor interface {
 	// Decompress fills dst exactly from the compressed chunk src.
 	Decompress(dst, src []byte) error
+	// Decode returns the size bytes src decodes to, in a buffer of the
+	// decompressor's own that stays valid until its next use.
+	Decode(src []byte, size int) ([]byte, error)
 }

@@ -636,8 +636,8 @@ func (c *copier) copyChecked(ctx context.Context, src io.ReaderAt, b *blob, dst 
 				case uint64(len(raw)) > usize:
 					return fail(formatErr("chunk %d stores %d bytes for %d", k, len(raw), usize))
 				default:
-					out := c.sc.out[:usize]
-					if err := c.sc.dec.Decompress(out, raw); err != nil {
+					out, err := c.sc.dec.Decode(raw, int(usize))
+					if err != nil {
 						return fail(fmt.Errorf("%w: chunk %d (at offset %d) does not decompress: %v", ErrFormat, k, rr.data+int64(rr.starts[k]), err))
 					}
 					h.Write(out)

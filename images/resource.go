@@ -30,21 +30,21 @@ type resourceReader struct {
 	next   uint64   // next chunk to decode
 	buf    []byte   // decoded bytes of the current chunk not yet returned
 	raw    []byte
-	out    []byte
 	pos    uint64   // uncompressed bytes returned so far
 	sc     *scratch // for WriteTo's buffer, if any
 }
 
-// scratch is a decompressor and chunk buffers that a goroutine reading
-// many resources reuses.
+// scratch is a decompressor (which decodes into a buffer of its own) and
+// a buffer for stored chunks that a goroutine reading many resources
+// reuses.
 type scratch struct {
-	dec      chunkDecompressor
-	raw, out []byte
-	big      []byte // WriteTo's buffer for uncompressed resources, made on first use
+	dec chunkDecompressor
+	raw []byte
+	big []byte // WriteTo's buffer for uncompressed resources, made on first use
 }
 
 func newScratch(comp Compression) (*scratch, error) {
-	s := &scratch{raw: make([]byte, ChunkSize), out: make([]byte, ChunkSize)}
+	s := &scratch{raw: make([]byte, ChunkSize)}
 	if comp != CompressNone {
 		dec, err := newDecompressor(comp)
 		if err != nil {
@@ -105,7 +105,7 @@ func openResourceWith(r io.ReaderAt, res resHdr, comp Compression, what string, 
 		}
 	}
 	rr.data = int64(res.Offset + tbl)
-	rr.raw, rr.out = sc.raw, sc.out
+	rr.raw = sc.raw
 	return rr, nil
 }
 
@@ -191,14 +191,15 @@ func (rr *resourceReader) decodeChunk() error {
 	if _, err := rr.r.ReadAt(raw, rr.data+int64(rr.starts[i])); err != nil {
 		return fmt.Errorf("%s: read chunk %d at offset %d: %w", rr.what, i, rr.data+int64(rr.starts[i]), err)
 	}
-	out := rr.out[:usize]
+	var out []byte
 	switch {
 	case csize == usize:
 		out = raw // stored as is
 	case csize > usize:
 		return formatErr("%s: chunk %d stores %d bytes for %d", rr.what, i, csize, usize)
 	default:
-		if err := rr.dec.Decompress(out, raw); err != nil {
+		var err error
+		if out, err = rr.dec.Decode(raw, int(usize)); err != nil {
 			return fmt.Errorf("%w: %s: chunk %d (at offset %d) does not decompress: %v", ErrFormat, rr.what, i, rr.data+int64(rr.starts[i]), err)
 		}
 	}

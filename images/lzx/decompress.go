@@ -87,8 +87,21 @@ func corrupt(format string, args ...any) error {
 // ErrCorrupt; dst may then hold partial output. Decompress never reads or
 // writes outside src and dst and runs in time linear in their lengths.
 func (d *Decompressor) Decompress(dst, src []byte) error {
-	if len(dst) > ChunkSize {
-		return fmt.Errorf("lzx: uncompressed size %d exceeds the chunk size %d", len(dst), ChunkSize)
+	out, err := d.Decode(src, len(dst))
+	if err != nil {
+		return err
+	}
+	copy(dst, out)
+	return nil
+}
+
+// Decode decodes the compressed chunk src, an encoding of size bytes, into
+// a buffer of the Decompressor's own and returns that: the bytes
+// Decompress writes to dst, without the copy. They stay valid until the
+// next call of Decode or Decompress.
+func (d *Decompressor) Decode(src []byte, total int) ([]byte, error) {
+	if total < 0 || total > ChunkSize {
+		return nil, fmt.Errorf("lzx: uncompressed size %d is not between 0 and the chunk size %d", total, ChunkSize)
 	}
 	clear(d.mainLens[:])
 	clear(d.lenLens[:])
@@ -97,54 +110,54 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 	d.fastEnd = d.swapWords(src) - 8
 	rep := [numRepeats]uint32{1, 1, 1}
 	out := 0
-	for out < len(dst) {
+	for out < total {
 		btype := br.bits(3)
 		size := defaultBlockSize
 		if br.bits(1) == 0 {
 			size = int(br.bits(16))
 		}
-		if size == 0 || size > len(dst)-out {
-			return corrupt("block at output offset %d has size %d, but %d bytes remain", out, size, len(dst)-out)
+		if size == 0 || size > total-out {
+			return nil, corrupt("block at output offset %d has size %d, but %d bytes remain", out, size, total-out)
 		}
 		switch btype {
 		case blockVerbatim, blockAligned:
 			if err := d.readTrees(btype == blockAligned); err != nil {
-				return fmt.Errorf("%w: block at output offset %d: %v", ErrCorrupt, out, err)
+				return nil, fmt.Errorf("%w: block at output offset %d: %v", ErrCorrupt, out, err)
 			}
 			if err := d.decodeBlock(out, out+size, btype == blockAligned, &rep); err != nil {
-				return err
+				return nil, err
 			}
 		case blockUncompressed:
 			br.alignForBytes()
 			r := br.rawBytes(12)
 			if r == nil {
-				return corrupt("uncompressed block at output offset %d: header truncated", out)
+				return nil, corrupt("uncompressed block at output offset %d: header truncated", out)
 			}
 			for i := range rep {
 				rep[i] = binary.LittleEndian.Uint32(r[4*i:])
 				if rep[i] == 0 {
-					return corrupt("uncompressed block at output offset %d: repeat offset R%d is 0", out, i)
+					return nil, corrupt("uncompressed block at output offset %d: repeat offset R%d is 0", out, i)
 				}
 			}
 			b := br.rawBytes(size)
 			if b == nil {
-				return corrupt("uncompressed block at output offset %d: %d data bytes truncated", out, size)
+				return nil, corrupt("uncompressed block at output offset %d: %d data bytes truncated", out, size)
 			}
 			copy(d.win[out:], b)
 			if size&1 != 0 {
 				br.rawBytes(1) // padding byte; may be absent at the very end
 			}
 		default:
-			return corrupt("invalid block type %d at output offset %d", btype, out)
+			return nil, corrupt("invalid block type %d at output offset %d", btype, out)
 		}
 		if br.overrun() {
-			return corrupt("compressed data truncated (%d bytes) in block ending at output offset %d", len(src), out+size)
+			return nil, corrupt("compressed data truncated (%d bytes) in block ending at output offset %d", len(src), out+size)
 		}
 		out += size
 	}
-	copy(dst, d.win[:])
-	e8Translate(dst, false)
-	return nil
+	res := d.win[:total]
+	e8Translate(res, false)
+	return res, nil
 }
 
 // swapWords copies the start of src to d.in, swapping the bytes of each
@@ -386,8 +399,9 @@ func (d *Decompressor) decodeBlock(out, end int, aligned bool, rep *[numRepeats]
 
 		// A match: length header and offset slot.
 		sym := e>>entrySymShift - numChars
-		length := int(sym&7) + minMatch
-		if sym&7 == numPrimaryLens {
+		header := sym & 7
+		length := int(header) + minMatch
+		if header == numPrimaryLens {
 			e := d.lenTable[bitbuf>>(64-lenBits)]
 			if e&entrySub != 0 {
 				e = d.lenTable[(e>>entrySymShift)+uint32((bitbuf<<lenBits)>>((64-e&entryLenMask)&63))]

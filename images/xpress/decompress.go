@@ -59,14 +59,27 @@ func NewDecompressor() *Decompressor {
 // reader's position from its own when it needs the length bytes, and then
 // drops the words it loaded ahead.
 func (d *Decompressor) Decompress(dst, src []byte) error {
-	if len(dst) > MaxChunkSize {
-		return fmt.Errorf("xpress: uncompressed size %d exceeds the %d-byte chunk limit", len(dst), MaxChunkSize)
+	out, err := d.Decode(src, len(dst))
+	if err != nil {
+		return err
 	}
-	if len(dst) == 0 {
-		return nil
+	copy(dst, out)
+	return nil
+}
+
+// Decode decodes the compressed chunk src, an encoding of size bytes, into
+// a buffer of the Decompressor's own and returns that: the bytes
+// Decompress writes to dst, without the copy. They stay valid until the
+// next call of Decode or Decompress.
+func (d *Decompressor) Decode(src []byte, size int) ([]byte, error) {
+	if size < 0 || size > MaxChunkSize {
+		return nil, fmt.Errorf("xpress: uncompressed size %d is not between 0 and the %d-byte chunk limit", size, MaxChunkSize)
+	}
+	if size == 0 {
+		return d.win[:0], nil
 	}
 	if len(src) < tableBytes+4 {
-		return fmt.Errorf("%w: %d bytes is too short for the %d-byte code table and bit stream", ErrCorrupt, len(src), tableBytes)
+		return nil, fmt.Errorf("%w: %d bytes is too short for the %d-byte code table and bit stream", ErrCorrupt, len(src), tableBytes)
 	}
 	for i, b := range src[:tableBytes] {
 		d.lens[2*i] = b & 0xf
@@ -74,7 +87,7 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 	}
 	// [MS-XCA] accepts only complete codes.
 	if empty, err := huffdec.Build(d.table[:], d.lens[:], tableBits, maxCodeLen); err != nil || empty {
-		return fmt.Errorf("%w: the Huffman code lengths do not form a complete code", ErrCorrupt)
+		return nil, fmt.Errorf("%w: the Huffman code lengths do not form a complete code", ErrCorrupt)
 	}
 	copy(d.in[:], src)
 	fastEnd := min(len(src), inSize) - 8
@@ -88,7 +101,7 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 	var bitcnt uint
 	pos := tableBytes
 	out := 0
-	end := len(dst)
+	end := size
 	for out < end {
 		// Refill (also below): load 8 bytes, and count the whole words
 		// that fit.
@@ -146,7 +159,7 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 			bitbuf &= ^uint64(0) << (64 - keep)
 			var err error
 			if length, pos, err = readLength(src, rp); err != nil {
-				return fmt.Errorf("%w at output byte %d", err, out)
+				return nil, fmt.Errorf("%w at output byte %d", err, out)
 			}
 		}
 		length += minMatch
@@ -155,10 +168,10 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 		bitbuf <<= ob
 		bitcnt -= ob
 		if offset > out {
-			return fmt.Errorf("%w: match offset %d at output byte %d reaches before the chunk start", ErrCorrupt, offset, out)
+			return nil, fmt.Errorf("%w: match offset %d at output byte %d reaches before the chunk start", ErrCorrupt, offset, out)
 		}
 		if length > end-out {
-			return fmt.Errorf("%w: match length %d at output byte %d overruns the %d-byte chunk", ErrCorrupt, length, out, end)
+			return nil, fmt.Errorf("%w: match length %d at output byte %d overruns the %d-byte chunk", ErrCorrupt, length, out, end)
 		}
 		from := out - offset
 		if offset >= 8 {
@@ -174,7 +187,19 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 				binary.LittleEndian.PutUint64(d.win[(out+j)&outMask:], binary.LittleEndian.Uint64(d.win[(from+j)&outMask:]))
 			}
 		} else {
-			d.copyShort(out, from, length)
+			// An offset below 8 repeats the last offset bytes. The
+			// first bytes go one at a time; from shortDist[offset]
+			// bytes on, every byte equals the one shortDist[offset]
+			// (at least 8) bytes back, so the rest goes in words, as
+			// above.
+			dist := shortDist[offset&7]
+			k := 0
+			for ; k < length && k < dist; k++ {
+				d.win[(out+k)&outMask] = d.win[(from+k)&outMask]
+			}
+			for ; k < length; k += 8 {
+				binary.LittleEndian.PutUint64(d.win[(out+k)&outMask:], binary.LittleEndian.Uint64(d.win[(out+k-dist)&outMask:]))
+			}
 		}
 		out += length
 	}
@@ -185,10 +210,9 @@ func (d *Decompressor) Decompress(dst, src []byte) error {
 		_, bitcnt, pos = refillSlow(src, bitbuf, bitcnt, pos)
 	}
 	if rp := pos - int((bitcnt-16)&^15>>3); rp > len(src)+2 {
-		return fmt.Errorf("%w: bit stream ends early (%d bytes)", ErrCorrupt, len(src))
+		return nil, fmt.Errorf("%w: bit stream ends early (%d bytes)", ErrCorrupt, len(src))
 	}
-	copy(dst, d.win[:])
-	return nil
+	return d.win[:size], nil
 }
 
 // readLength reads the extra length bytes of a match at src[rp:] and
@@ -244,22 +268,3 @@ func refillSlow(src []byte, bitbuf uint64, bitcnt uint, pos int) (uint64, uint, 
 
 // shortDist[off] is the smallest multiple of off that is at least 8.
 var shortDist = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
-
-// copyShort copies a match whose offset off is below 8 (the match repeats
-// its last off bytes). Its first bytes are copied one at a time; from
-// shortDist[off] bytes on, every byte equals the one shortDist[off] bytes
-// back, at least 8 back, so the rest goes in 8-byte words, as in
-// Decompress, with up to 7 bytes written past the match.
-//
-//go:noinline
-func (d *Decompressor) copyShort(out, from, length int) {
-	dist := shortDist[(out-from)&7]
-	k := 0
-	for ; k < length && k < dist; k++ {
-		d.win[(out+k)&outMask] = d.win[(from+k)&outMask]
-	}
-	for ; k < length; k += 8 {
-		o := (out + k) & outMask
-		binary.LittleEndian.PutUint64(d.win[o:], binary.LittleEndian.Uint64(d.win[(out+k-dist)&outMask:]))
-	}
-}

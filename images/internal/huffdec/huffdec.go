@@ -61,9 +61,22 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 	if len(lens) > 512 || maxLen > 16 || tableBits > 16 {
 		return false, ErrBadCode
 	}
+	// Four interleaved counts: a single one would make every increment
+	// wait for the previous one of the same length.
+	var counts [4][32]uint16
+	i := 0
+	for ; i+4 <= len(lens); i += 4 {
+		counts[0][lens[i]&31]++
+		counts[1][lens[i+1]&31]++
+		counts[2][lens[i+2]&31]++
+		counts[3][lens[i+3]&31]++
+	}
+	for ; i < len(lens); i++ {
+		counts[0][lens[i]&31]++
+	}
 	var count [32]uint16
-	for _, l := range lens {
-		count[l&31]++
+	for l := range count {
+		count[l] = counts[0][l] + counts[1][l] + counts[2][l] + counts[3][l]
 	}
 	count[0] = 0
 	for l := maxLen + 1; l < 32; l++ {
@@ -96,21 +109,18 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 		return true, nil
 	}
 
-	var long [512]uint32 // long codes: symbol<<16 | length
-	nlong := 0
 	for s, l := range lens {
-		if l == 0 {
-			continue
-		}
-		if uint(l) > tableBits {
-			long[nlong&511] = uint32(s)<<16 | uint32(l)
-			nlong++
-			continue
+		if uint(l)-1 >= tableBits {
+			continue // no code, or a long one
 		}
 		c := next[l&31]
 		next[l&31]++
 		n := 1 << (tableBits - uint(l))
 		fill(table[int(c)*n:int(c+1)*n], uint32(s)<<SymShift|uint32(l))
+	}
+	nlong := 0
+	for l := tableBits + 1; l <= maxLen; l++ {
+		nlong += int(count[l])
 	}
 	if nlong == 0 {
 		return false, nil
@@ -126,8 +136,11 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 	var depth [256]uint8
 	clear(depth[:prefixes])
 	codes := next // next is advanced again below; the first codes are kept here
-	for _, x := range long[:nlong] {
-		l := uint(x & 31)
+	for _, l8 := range lens {
+		l := uint(l8)
+		if l <= tableBits {
+			continue
+		}
 		c := codes[l&31]
 		codes[l&31]++
 		k := int(c>>(l-tableBits)) - short
@@ -144,8 +157,11 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 		start[k] = uint16(sub)
 		sub += 1 << bits
 	}
-	for _, x := range long[:nlong] {
-		l := uint(x & 31)
+	for s, l8 := range lens {
+		l := uint(l8)
+		if l <= tableBits {
+			continue
+		}
 		c := next[l&31]
 		next[l&31]++
 		k := int(c>>(l-tableBits)) - short
@@ -153,7 +169,7 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 		rest := l - tableBits // code bits after the prefix
 		n := 1 << (bits - rest)
 		i := int(start[k&255]) + int(c&(1<<rest-1))*n
-		fill(table[i:i+n], x>>16<<SymShift|uint32(l))
+		fill(table[i:i+n], uint32(s)<<SymShift|uint32(l))
 	}
 	return false, nil
 }
