@@ -10,10 +10,10 @@ import (
 const (
 	// tableBits is the number of bits the primary decode table is indexed
 	// by; longer codes go through a second-level table.
-	tableBits = 11
+	tableBits = 10
 	// tableEntries is huffdec.TableSize(numSymbols, tableBits, maxCodeLen),
 	// checked by a test.
-	tableEntries = 3687
+	tableEntries = 3755
 
 	// The decoder writes into an output array of its own and reads a copy
 	// of the input, both indexed with positions masked to the array
