@@ -174,13 +174,22 @@ func Build(table []uint32, lens []uint8, tableBits, maxLen uint) (empty bool, er
 	return false, nil
 }
 
-// fill sets every entry of t to e.
+// fill sets every entry of t to e; len(t) is a power of 2.
 func fill(t []uint32, e uint32) {
-	for len(t) >= 8 {
-		*(*[8]uint32)(t) = [8]uint32{e, e, e, e, e, e, e, e}
-		t = t[8:]
-	}
-	for i := range t {
-		t[i] = e
+	switch len(t) {
+	case 1:
+		t[0] = e
+	case 2:
+		_ = t[1]
+		t[0], t[1] = e, e
+	case 4:
+		_ = t[3]
+		t[0], t[1], t[2], t[3] = e, e, e, e
+	default:
+		x := [8]uint32{e, e, e, e, e, e, e, e}
+		for len(t) >= 8 {
+			*(*[8]uint32)(t) = x
+			t = t[8:]
+		}
 	}
 }
