@@ -385,7 +385,22 @@ func (d *Decompressor) decodeBlock(out, end int, aligned bool, rep *[numRepeats]
 			if e < numChars<<entrySymShift {
 				d.win[out&winMask] = byte(e >> entrySymShift)
 				out++
-				continue
+				if out >= end {
+					break
+				}
+				// And a third (3*16 bits <= 56).
+				e = d.mainTable[bitbuf>>(64-mainBits)]
+				if e&entrySub != 0 {
+					e = d.mainTable[(e>>entrySymShift)+uint32((bitbuf<<mainBits)>>((64-e&entryLenMask)&63))]
+				}
+				n := uint(e & entryLenMask)
+				bitbuf <<= n
+				bitcnt -= n
+				if e < numChars<<entrySymShift {
+					d.win[out&winMask] = byte(e >> entrySymShift)
+					out++
+					continue
+				}
 			}
 			// A match after a literal: refill for its length and offset.
 			if pos <= d.fastEnd {
