@@ -402,13 +402,16 @@ func (d *Decompressor) decodeBlock(out, end int, aligned bool, rep *[numRepeats]
 					continue
 				}
 			}
-			// A match after a literal: refill for its length and offset.
-			if pos <= d.fastEnd {
-				bitbuf |= binary.BigEndian.Uint64(d.in[pos&inMask:]) >> (bitcnt & 63)
-				pos += int((63 - bitcnt) >> 3)
-				bitcnt |= 56
-			} else {
-				bitbuf, bitcnt, pos = refillSlow(br.src, bitbuf, bitcnt, pos)
+			// A match after a literal: refill for its length and offset
+			// (16+17 bits) unless they fit.
+			if bitcnt < 33 {
+				if pos <= d.fastEnd {
+					bitbuf |= binary.BigEndian.Uint64(d.in[pos&inMask:]) >> (bitcnt & 63)
+					pos += int((63 - bitcnt) >> 3)
+					bitcnt |= 56
+				} else {
+					bitbuf, bitcnt, pos = refillSlow(br.src, bitbuf, bitcnt, pos)
+				}
 			}
 		}
 

@@ -143,8 +143,9 @@ func (d *Decompressor) Decode(src []byte, size int) ([]byte, error) {
 				if out >= end {
 					break
 				}
-				// And a third (3*15 bits <= 48); a match after it
-				// needs a refill for its offset bits.
+				// And a third (3*15 bits <= 48); a match after it may
+				// need a refill: the length bytes' position is derived
+				// from at least 16 bits, and the offset takes up to 15.
 				e = d.table[bitbuf>>(64-tableBits)]
 				if e&entrySub != 0 {
 					e = d.table[(e>>entrySymShift)+uint32((bitbuf<<tableBits)>>((64-e&entryLenMask)&63))]
@@ -157,15 +158,17 @@ func (d *Decompressor) Decode(src []byte, size int) ([]byte, error) {
 					out++
 					continue
 				}
-				if pos <= fastEnd {
-					x := binary.LittleEndian.Uint64(d.in[pos&inMask:])
-					x = x<<32 | x>>32
-					x = (x&0x0000ffff0000ffff)<<16 | (x>>16)&0x0000ffff0000ffff
-					bitbuf |= x >> (bitcnt & 63)
-					pos += int((^bitcnt & 48) >> 3)
-					bitcnt |= 48
-				} else {
-					bitbuf, bitcnt, pos = refillSlow(src, bitbuf, bitcnt, pos)
+				if bitcnt < 16 {
+					if pos <= fastEnd {
+						x := binary.LittleEndian.Uint64(d.in[pos&inMask:])
+						x = x<<32 | x>>32
+						x = (x&0x0000ffff0000ffff)<<16 | (x>>16)&0x0000ffff0000ffff
+						bitbuf |= x >> (bitcnt & 63)
+						pos += int((^bitcnt & 48) >> 3)
+						bitcnt |= 48
+					} else {
+						bitbuf, bitcnt, pos = refillSlow(src, bitbuf, bitcnt, pos)
+					}
 				}
 			}
 		}
