@@ -5,17 +5,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/wdscapture/wdscapture/internal/testcorpus"
 )
 
-// benchChunks returns 32 KiB chunks of the go binary and of Go source.
+// benchKinds are the inputs benchChunks makes.
+var benchKinds = []string{"pe", "source"}
+
+// benchChunks returns 32 KiB chunks of generated x86-64 code in a PE file
+// (4 MiB) or of generated C source (2 MiB): the repository's test corpus,
+// the same with every toolchain.
 func benchChunks(b *testing.B, kind string) [][]byte {
 	var data []byte
 	switch kind {
-	case "gobinary":
-		g := goBinary(b)
-		data = g[:min(len(g), 4<<20)]
-	case "gosource":
-		data = goSource(b, 2<<20)
+	case "pe":
+		data = testcorpus.PE(1, 4<<20)
+	case "source":
+		data = testcorpus.Source(1, 2<<20)
+	default:
+		b.Fatalf("unknown bench input %q", kind)
 	}
 	var chunks [][]byte
 	for off := 0; off < len(data); off += ChunkSize {
@@ -27,7 +35,7 @@ func benchChunks(b *testing.B, kind string) [][]byte {
 // BenchmarkCompress reports throughput and the compression ratio
 // (compressed/original, raw chunks counted at full size).
 func BenchmarkCompress(b *testing.B) {
-	for _, kind := range []string{"gobinary", "gosource"} {
+	for _, kind := range benchKinds {
 		chunks := benchChunks(b, kind)
 		total := 0
 		for _, c := range chunks {
@@ -59,7 +67,7 @@ func BenchmarkCompress(b *testing.B) {
 // BenchmarkDecompress reports decompression throughput of chunks made by
 // the default level.
 func BenchmarkDecompress(b *testing.B) {
-	for _, kind := range []string{"gobinary", "gosource"} {
+	for _, kind := range benchKinds {
 		chunks := benchChunks(b, kind)
 		c := NewCompressor(LevelDefault)
 		var comp [][]byte
@@ -101,7 +109,7 @@ func BenchmarkWimlibCapture(b *testing.B) {
 		b.Fatal(err)
 	}
 	total := 0
-	for _, kind := range []string{"gobinary", "gosource"} {
+	for _, kind := range benchKinds {
 		var data []byte
 		for _, c := range benchChunks(b, kind) {
 			data = append(data, c...)

@@ -8,43 +8,22 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/wdscapture/wdscapture/internal/testcorpus"
 )
 
-// benchInputs returns realistic inputs: a Go executable and Go source text,
-// each about 4 MiB, and a sample of the bench corpus if it has been built
-// (see corpusSample), to be cut into 32 KiB chunks.
+// benchInputs returns realistic inputs, to be cut into 32 KiB chunks:
+// generated x86-64 code in a PE file and generated C source, 4 MiB each
+// (the repository's test corpus, the same with every toolchain), and a
+// sample of the bench corpus if it has been built (see corpusSample).
 func benchInputs(b *testing.B) map[string][]byte {
 	b.Helper()
-	root := runtimeGOROOT()
-	in := map[string][]byte{}
-	if exe, err := os.ReadFile(filepath.Join(root, "bin", "go")); err == nil {
-		in["gobinary"] = exe[:min(len(exe), 4<<20)]
-	}
-	var text []byte
-	var paths []string
-	_ = filepath.WalkDir(filepath.Join(root, "src"), func(p string, de os.DirEntry, err error) error {
-		if err == nil && !de.IsDir() && filepath.Ext(p) == ".go" {
-			paths = append(paths, p)
-		}
-		return nil
-	})
-	sort.Strings(paths)
-	for _, p := range paths {
-		if len(text) >= 4<<20 {
-			break
-		}
-		if f, err := os.ReadFile(p); err == nil {
-			text = append(text, f...)
-		}
-	}
-	if len(text) > 0 {
-		in["gosource"] = text
+	in := map[string][]byte{
+		"pe":     testcorpus.PE(1, 4<<20),
+		"source": testcorpus.Source(1, 4<<20),
 	}
 	if corpus := corpusSample(); len(corpus) > 0 {
 		in["corpus"] = corpus
-	}
-	if len(in) == 0 {
-		b.Skip("no Go installation to take inputs from")
 	}
 	return in
 }
