@@ -27,11 +27,11 @@ import (
 // Exit codes, documented in the README.
 const (
 	exitOK        = 0
-	exitFailure   = 1 // the operation failed
-	exitUsage     = 2 // bad command line
-	exitDamaged   = 3 // a WIM or the store failed verification
-	exitConflict  = 4 // a group or image of that name exists already
-	exitNotFound  = 5 // no such group or image
+	exitFailure   = 1  // the operation failed
+	exitUsage     = 64 // bad command line (sysexits EX_USAGE; 2 is the Go runtime's crash code)
+	exitDamaged   = 3  // a WIM or the store failed verification
+	exitConflict  = 4  // a group or image of that name exists already
+	exitNotFound  = 5  // no such group or image
 	exitInterrupt = 130
 )
 
