@@ -45,14 +45,14 @@ var (
 	PhaseWrite     = Phase{"write", "compressing and writing the files", Bytes}
 	PhaseMetadata  = Phase{"metadata", "writing the image metadata", Steps}
 	PhaseIntegrity = Phase{"integrity", "writing the integrity table", Steps}
-	PhaseVerify    = Phase{"verify", "verifying every stream of the WIM", Bytes}
+	PhaseVerify    = Phase{"verify", "verifying the WIM written", Bytes}
 	PhaseDone      = Phase{"done", "finished", Steps}
 )
 
 // imagesPhases maps the phase names of images.Progress to phases.
 var imagesPhases = map[string]Phase{
 	"scan": PhaseScan, "hash": PhaseHash, "write": PhaseWrite,
-	"metadata": PhaseMetadata, "integrity": PhaseIntegrity,
+	"metadata": PhaseMetadata, "integrity": PhaseIntegrity, "verify": PhaseVerify,
 }
 
 // Note is a line for the log: what the pipeline did or found. Notes are

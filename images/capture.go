@@ -44,6 +44,7 @@ type inode struct {
 	nlink   int
 	id      uint64
 	streams []*captureStream
+	left    int // streams with data not yet stored (writeStreams)
 }
 
 // captureStream is one stream to store; hash is final once known is set.
@@ -60,8 +61,35 @@ type captureStream struct {
 const maxDepth = 1024
 
 // AddImage captures src as a new image. On error the writer must be
-// aborted; the target file is unaffected.
+// aborted; the target file is unaffected. A failed check of what was
+// written (Options.Verify) is a *CheckError.
 func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOptions) (*ImageInfo, error) {
+	info, err := w.addImage(ctx, src, opts)
+	if err != nil {
+		if ce := w.checkError(err); ce != nil {
+			return nil, ce
+		}
+		return nil, err
+	}
+	return info, nil
+}
+
+// imageBuild is an image on its way into the WIM: what each phase of
+// addImage hands to the next.
+type imageBuild struct {
+	src  volume.Source
+	info *ImageInfo
+	root *node
+	// inodes are the files of the tree, hard links once, in scan order.
+	inodes []*inode
+	// streams are the streams with data, in the order they are written.
+	streams []*captureStream
+}
+
+// addImage runs the phases of a capture in order: scan the tree, collect
+// the streams, pre-hash the ones that may be duplicates, write the data,
+// write the metadata.
+func (w *Writer) addImage(ctx context.Context, src volume.Source, opts ImageOptions) (*ImageInfo, error) {
 	if w.done {
 		return nil, fmt.Errorf("add image: writer already closed")
 	}
@@ -77,27 +105,57 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		Flags: opts.Flags, DisplayName: opts.DisplayName, DisplayDescription: opts.DisplayDescription,
 		WindowsXML: opts.WindowsXML}
 	info.CreationTime = filetimeNow()
+	b := &imageBuild{src: src, info: info}
+	if err := w.scanTree(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := w.collectStreams(b); err != nil {
+		return nil, err
+	}
+	if w.opts.BeforeWrite != nil {
+		if err := w.opts.BeforeWrite(w.prog.BytesTotal); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.prehashStreams(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := w.writeStreams(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := w.writeMetadata(ctx, b); err != nil {
+		return nil, err
+	}
+	info.LastModificationTime = filetimeNow()
+	w.images = append(w.images, *info)
+	if opts.Boot {
+		w.hdr.BootIndex = uint32(info.Index)
+	}
+	return info, nil
+}
 
-	// 1. Scan the tree.
+// scanTree reads the source tree into b.root: every entry, sorted the way
+// Windows sorts names, hard links grouped into inodes, and the image's
+// file and directory counts.
+func (w *Writer) scanTree(ctx context.Context, b *imageBuild) error {
 	w.prog = Progress{Phase: "scan"}
 	w.report()
-	rootEntry, err := src.Root()
+	rootEntry, err := b.src.Root()
 	if err != nil {
-		return nil, fmt.Errorf("read source root: %w", err)
+		return fmt.Errorf("read source root: %w", err)
 	}
 	if !rootEntry.IsDir() {
-		return nil, fmt.Errorf("source root is not a directory")
+		return fmt.Errorf("source root is not a directory")
 	}
-	root := &node{e: rootEntry}
-	inodes := map[uint64]*inode{}
-	var all []*inode
+	b.root = &node{e: rootEntry}
+	links := map[uint64]*inode{}
 	var scan func(n *node, depth int) error
 	scan = func(n *node, depth int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if n.e.LinkID != 0 && !n.e.IsDir() {
-			if ino, ok := inodes[n.e.LinkID]; ok {
+			if ino, ok := links[n.e.LinkID]; ok {
 				ino.nlink++
 				n.ino = ino
 			}
@@ -105,16 +163,16 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		if n.ino == nil {
 			n.ino = &inode{first: n, nlink: 1}
 			if n.e.LinkID != 0 && !n.e.IsDir() {
-				inodes[n.e.LinkID] = n.ino
+				links[n.e.LinkID] = n.ino
 			}
-			all = append(all, n.ino)
+			b.inodes = append(b.inodes, n.ino)
 		}
 		// As wimlib and DISM count them: a reparse point is a file even
 		// with the directory attribute (a directory symlink, a junction).
 		if n.e.IsDir() && n.e.Attributes&volume.AttrReparsePoint == 0 {
-			info.DirCount++
+			b.info.DirCount++
 		} else {
-			info.FileCount++
+			b.info.FileCount++
 		}
 		w.prog.FilesTotal++
 		w.report()
@@ -124,7 +182,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		if depth >= maxDepth {
 			return fmt.Errorf("%s: directory tree deeper than %d levels", n.path(), maxDepth)
 		}
-		kids, err := src.ReadDir(n.e)
+		kids, err := b.src.ReadDir(n.e)
 		if err != nil {
 			return fmt.Errorf("read directory %s: %w", n.path(), err)
 		}
@@ -144,14 +202,15 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 		return nil
 	}
-	if err := scan(root, 0); err != nil {
-		return nil, err
-	}
+	return scan(b.root, 0)
+}
 
-	// 2. Streams of each inode.
-	var streams []*captureStream
+// collectStreams lists the streams of each inode (the reparse data counts
+// as one), numbers the hard-linked inodes, and sets b.streams to those
+// with data and the progress total to their size.
+func (w *Writer) collectStreams(b *imageBuild) error {
 	var linkID uint64
-	for _, ino := range all {
+	for _, ino := range b.inodes {
 		e := ino.first.e
 		if ino.nlink > 1 {
 			linkID++
@@ -164,7 +223,7 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 		for i, st := range e.Streams {
 			if st.Size < 0 {
-				return nil, fmt.Errorf("%s: stream %q has negative size", ino.first.path(), st.Name)
+				return fmt.Errorf("%s: stream %q has negative size", ino.first.path(), st.Name)
 			}
 			if e.IsDir() && st.Name == "" {
 				continue // a directory has no unnamed data stream in a WIM
@@ -178,112 +237,118 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 				continue
 			}
 			w.prog.BytesTotal += s.size
-			streams = append(streams, s)
+			b.streams = append(b.streams, s)
 		}
 	}
+	return nil
+}
 
-	if w.opts.BeforeWrite != nil {
-		if err := w.opts.BeforeWrite(w.prog.BytesTotal); err != nil {
-			return nil, err
-		}
-	}
-
-	// 3. Streams whose size matches another's may be duplicates: hash them
-	// first so duplicates are neither compressed nor written twice.
+// prehashStreams hashes first the streams whose size matches another's
+// (in this image or in the WIM): they may be duplicates, which are then
+// neither compressed nor written twice.
+func (w *Writer) prehashStreams(ctx context.Context, b *imageBuild) error {
 	sizeCount := map[uint64]int{}
-	for _, s := range streams {
+	for _, s := range b.streams {
 		sizeCount[s.size]++
 	}
 	var prehash []*captureStream
-	for _, s := range streams {
+	for _, s := range b.streams {
 		if !s.known && (sizeCount[s.size] > 1 || w.sizes[s.size] > 0) {
 			prehash = append(prehash, s)
 		}
 	}
-	if len(prehash) > 0 {
-		writeTotal := w.prog.BytesTotal
-		w.prog.Phase, w.prog.BytesDone, w.prog.BytesTotal = "hash", 0, 0
-		for _, s := range prehash {
-			w.prog.BytesTotal += s.size
-		}
-		w.report()
-		if err := w.hashStreams(ctx, src, prehash); err != nil {
-			return nil, err
-		}
-		w.report() // the hash phase at 100%
-		w.prog.BytesDone, w.prog.BytesTotal = 0, writeTotal
+	if len(prehash) == 0 {
+		return nil
 	}
+	writeTotal := w.prog.BytesTotal
+	w.prog.Phase, w.prog.BytesDone, w.prog.BytesTotal = "hash", 0, 0
+	for _, s := range prehash {
+		w.prog.BytesTotal += s.size
+	}
+	w.report()
+	if err := w.hashStreams(ctx, b.src, prehash); err != nil {
+		return err
+	}
+	w.report() // the hash phase at 100%
+	w.prog.BytesDone, w.prog.BytesTotal = 0, writeTotal
+	return nil
+}
 
-	// 4. Write the streams that are not stored yet.
+// writeStreams stores every stream of b that the WIM does not hold yet and
+// counts a reference for each one it does.
+func (w *Writer) writeStreams(ctx context.Context, b *imageBuild) error {
 	// Files are counted as the technician sees them: a file is done when
 	// all its streams are stored (hard links count once per name).
-	pending := map[*inode]int{}
 	var filesWithData uint64
-	for _, s := range streams {
-		if pending[s.ino] == 0 && !s.ino.first.e.IsDir() {
+	for _, s := range b.streams {
+		if s.ino.left == 0 && !s.ino.first.e.IsDir() {
 			filesWithData += uint64(s.ino.nlink)
 		}
-		pending[s.ino]++
+		s.ino.left++
 	}
 	w.prog.Phase = "write"
-	w.prog.FilesTotal = info.FileCount
-	w.prog.FilesDone = info.FileCount - filesWithData
+	w.prog.FilesTotal = b.info.FileCount
+	w.prog.FilesDone = b.info.FileCount - filesWithData
 	w.report()
-	for _, s := range streams {
-		if pending[s.ino]--; pending[s.ino] == 0 && !s.ino.first.e.IsDir() {
+	for _, s := range b.streams {
+		if s.ino.left--; s.ino.left == 0 && !s.ino.first.e.IsDir() {
 			w.prog.FilesDone += uint64(s.ino.nlink)
 		}
 		if s.known {
-			if b, ok := w.byHash[s.hash]; ok {
-				b.refcnt += uint32(s.ino.nlink)
+			if bl, ok := w.byHash[s.hash]; ok {
+				bl.refcnt += uint32(s.ino.nlink)
 				w.addBytes(s.size)
 				continue
 			}
 		}
 		w.prog.Path = s.ino.first.path()
-		res, pend, sum, err := w.writeStream(ctx, src, s)
+		res, pend, sum, err := w.writeStream(ctx, b.src, s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if s.known && sum != s.hash {
 			w.log.Warn("file changed while it was captured; its new contents were stored", "path", s.ino.first.path())
 		}
 		s.hash, s.known = sum, true
-		if b, ok := w.byHash[sum]; ok {
+		if bl, ok := w.byHash[sum]; ok {
 			// Changed content that now duplicates a stored blob: keep
 			// the stored copy and reclaim the space just written.
-			b.refcnt += uint32(s.ino.nlink)
+			bl.refcnt += uint32(s.ino.nlink)
 			if pend != nil {
 				if err := w.finishAll(); err != nil {
-					return nil, err
+					return err
 				}
 				res = pend.hdr
 			}
 			if err := w.rewind(int64(res.Offset)); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
-		b := &blob{res: res, part: 1, refcnt: uint32(s.ino.nlink), hash: sum}
+		bl := &blob{res: res, part: 1, refcnt: uint32(s.ino.nlink), hash: sum}
 		if pend != nil {
-			pend.attach(b)
+			pend.attach(bl)
 		}
-		w.blobs = append(w.blobs, b)
-		w.byHash[sum] = b
+		w.blobs = append(w.blobs, bl)
+		w.byHash[sum] = bl
 		w.sizes[s.size]++
 	}
 	if w.pool != nil {
 		if err := w.finishAll(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-
 	w.report() // the write phase at 100%
+	return nil
+}
 
-	// 5. Metadata: security data and the dentry tree.
+// writeMetadata builds the image's security data and dentry tree, writes
+// them as its metadata resource and completes b.info's byte counts.
+func (w *Writer) writeMetadata(ctx context.Context, b *imageBuild) error {
 	w.prog.Phase = "metadata"
 	w.prog.Path = ""
 	w.report()
+	info := b.info
 	sec := newSecurityTable()
 	var build func(n *node) *Dentry
 	build = func(n *node) *Dentry {
@@ -315,26 +380,27 @@ func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOpti
 		}
 		return d
 	}
-	rootD := build(root)
+	rootD := build(b.root)
 	rootD.Name, rootD.ShortName = "", ""
+	// The dentries hold everything the metadata needs: let the scanned
+	// tree go before its encoded form takes as much memory again.
+	b.root, b.inodes, b.streams = nil, nil, nil
 	meta := marshalMetadata(sec, rootD)
-	res, sum, err := w.writeResource(ctx, bytes.NewReader(meta), uint64(len(meta)), resFlagMetadata, "metadata")
+	res, sum, err := w.writeResource(ctx, bytes.NewReader(meta), uint64(len(meta)), resFlagMetadata, "the image metadata")
 	if err != nil {
-		return nil, fmt.Errorf("write metadata resource: %w", err)
+		return fmt.Errorf("write metadata resource: %w", err)
 	}
 	mb := &blob{res: res, part: 1, refcnt: 1, hash: sum}
 	w.blobs = append(w.blobs, mb)
 	w.metas = append(w.metas, mb)
-	info.LastModificationTime = filetimeNow()
-	w.images = append(w.images, *info)
-	if opts.Boot {
-		w.hdr.BootIndex = uint32(info.Index)
-	}
-	return info, nil
+	return nil
 }
 
 // rewind drops everything written from off on.
-func (w *Writer) rewind(off int64) error { return w.out.rewind(off) }
+func (w *Writer) rewind(off int64) error {
+	w.forgetRegions(off)
+	return w.out.rewind(off)
+}
 
 func (w *Writer) openStream(src volume.Source, s *captureStream) (io.ReadCloser, error) {
 	if s.reparse {

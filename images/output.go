@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -23,7 +24,7 @@ import (
 // after the block writer has drained: the kernel keeps the two views of
 // the file coherent as long as they do not overlap in time.
 const (
-	outBlockSize = 2 << 20 // bytes per block write
+	outBlockSize = 1 << 20 // bytes per block write
 	outAlign     = 4096    // file offset, length and memory alignment for O_DIRECT
 	outBuffers   = 3       // the block being filled plus two in flight
 	// outSyncEvery is how much the block writer writes between two
@@ -63,6 +64,17 @@ type output struct {
 	// failAt, when positive, makes writes past that file offset fail; tests
 	// use it to simulate a full disk.
 	failAt int64
+
+	// With check set, the block writer reads every block back from the
+	// disk right after writing it and compares, and the bytes that go
+	// through the page cache instead are kept in late for checkLate
+	// (readback.go).
+	check     bool
+	path      string
+	rfd       int    // O_DIRECT read descriptor of the block writer, -1 when not used
+	rbuf      []byte // its read buffer
+	unchecked atomic.Bool
+	late      map[int64]*latePage
 }
 
 type outJob struct {
@@ -76,7 +88,13 @@ var errDiskFull = fmt.Errorf("simulated disk full")
 // newOutput starts writing f (whose name is path) at offset pos; the bytes
 // before pos are kept.
 func newOutput(f *os.File, path string, pos int64) (*output, error) {
-	o := &output{f: f, pos: pos, written: pos, dfd: -1,
+	return newCheckedOutput(f, path, pos, false)
+}
+
+// newCheckedOutput is newOutput that, with check, reads back what it
+// writes (see output.check).
+func newCheckedOutput(f *os.File, path string, pos int64, check bool) (*output, error) {
+	o := &output{f: f, pos: pos, written: pos, dfd: -1, rfd: -1, check: check, path: path,
 		free: make(chan []byte, outBuffers), jobs: make(chan outJob, outBuffers), stopped: make(chan struct{})}
 	for range outBuffers - 1 {
 		o.free <- alignedBuffer()
@@ -92,6 +110,16 @@ func newOutput(f *os.File, path string, pos int64) (*output, error) {
 				o.dfd = fd
 			}
 			break
+		}
+	}
+	if check {
+		o.late = map[int64]*latePage{}
+		if o.dfd >= 0 {
+			o.rfd = openDirectRead(path)
+			o.rbuf = alignedPiece()
+		}
+		if o.rfd < 0 {
+			o.unchecked.Store(true)
 		}
 	}
 	go o.run()
@@ -118,7 +146,11 @@ func (o *output) run() {
 	unsynced := 0
 	for j := range o.jobs {
 		if o.firstErr() == nil {
-			o.setErr(o.writeBlock(j.buf, j.off))
+			direct, err := o.writeBlock(j.buf, j.off)
+			o.setErr(err)
+			if err == nil && o.check {
+				o.setErr(o.readBack(j.buf, j.off, direct))
+			}
 			if unsynced += len(j.buf); unsynced >= outSyncEvery {
 				unsynced = 0
 				o.setErr(fdatasync(o.f))
@@ -131,12 +163,18 @@ func (o *output) run() {
 		syscall.Close(o.dfd)
 		o.dfd = -1
 	}
+	if o.rfd >= 0 {
+		syscall.Close(o.rfd)
+		o.rfd = -1
+	}
 }
 
-// writeBlock writes b (aligned in memory, offset and length) at off.
-func (o *output) writeBlock(b []byte, off int64) error {
+// writeBlock writes b (aligned in memory, offset and length) at off and
+// reports whether all of it went to the disk directly.
+func (o *output) writeBlock(b []byte, off int64) (direct bool, err error) {
+	direct = o.dfd >= 0
 	for o.dfd >= 0 && len(b) > 0 {
-		n, err := syscall.Pwrite(o.dfd, b, off)
+		n, err := pwriteBlock(o.dfd, b, off)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -145,25 +183,27 @@ func (o *output) writeBlock(b []byte, off int64) error {
 			// writes: go through the page cache from now on.
 			syscall.Close(o.dfd)
 			o.dfd = -1
+			direct = false
 		case err != nil:
-			return fmt.Errorf("write %d bytes at offset %d: %w", len(b), off, err)
+			return false, fmt.Errorf("write %d bytes at offset %d: %w", len(b), off, err)
 		case n%outAlign != 0:
 			// A short direct write that leaves an unaligned rest:
 			// finish through the page cache.
 			b, off = b[n:], off+int64(n)
 			syscall.Close(o.dfd)
 			o.dfd = -1
+			direct = false
 		default:
 			b, off = b[n:], off+int64(n)
 		}
 	}
 	if len(b) == 0 {
-		return nil
+		return direct, nil
 	}
-	if _, err := o.f.WriteAt(b, off); err != nil {
-		return err
+	if _, err := pwriteCached(o.f, b, off); err != nil {
+		return false, err
 	}
-	return nil
+	return false, nil
 }
 
 func (o *output) setErr(err error) {
@@ -188,6 +228,7 @@ func (o *output) firstErr() error {
 func (o *output) submit(n int) {
 	next := <-o.free
 	copy(next, o.cur[n:o.pos-o.base])
+	o.forgetLate(o.base, o.base+int64(n))
 	o.pending.Add(1)
 	o.jobs <- outJob{buf: o.cur[:n], off: o.base}
 	o.base += int64(n)
@@ -251,9 +292,10 @@ func (o *output) flush() error {
 		return err
 	}
 	if tail := o.pos - o.base; tail > 0 {
-		if _, err := o.f.WriteAt(o.cur[:tail], o.base); err != nil {
+		if _, err := pwriteCached(o.f, o.cur[:tail], o.base); err != nil {
 			return err
 		}
+		o.noteLate(o.base, o.cur[:tail])
 	}
 	o.written = max(o.written, o.pos)
 	return nil
@@ -271,9 +313,10 @@ func (o *output) writeAt(p []byte, off int64) error {
 		if err := o.drain(); err != nil {
 			return err
 		}
-		if _, err := o.f.WriteAt(lo, off); err != nil {
+		if _, err := pwriteCached(o.f, lo, off); err != nil {
 			return err
 		}
+		o.noteLate(off, lo)
 		p, off = p[len(lo):], off+int64(len(lo))
 		if len(p) == 0 {
 			return nil
@@ -297,6 +340,7 @@ func (o *output) rewind(off int64) error {
 		}
 		o.written = off
 	}
+	o.forgetLate(off, o.pos)
 	if off >= o.base {
 		o.pos = off
 		return nil

@@ -1,6 +1,11 @@
 package images
 
-import "sync"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+)
 
 // batchChunks is how many chunks travel together through a compression
 // worker. Handing chunks over one by one cost a thread wake-up per 32 KiB
@@ -17,8 +22,14 @@ type chunkBatch struct {
 	n     [batchChunks]int // compressed size, 0 when stored raw
 	res   [batchChunks]*pendingRes
 	count int
-	done  chan struct{}
+	// bad[k] is set when the worker decompressed chunk k's compressed
+	// form and did not get the input back (checked when verifying).
+	bad  [batchChunks]error
+	done chan struct{}
 }
+
+// newChunkCompressor is newCompressor; a test swaps in a faulty one.
+var newChunkCompressor = newCompressor
 
 // compressPool is a bounded set of workers, each with its own compressor.
 // The writer submits batches in order and collects them in the same order,
@@ -31,36 +42,54 @@ type compressPool struct {
 	once  sync.Once
 }
 
-func newCompressPool(c Compression, level, threads int) (*compressPool, error) {
+// newCompressPool starts threads workers. With check, each worker
+// decompresses every chunk it compressed and compares the result with the
+// input, so that a compressor fault never reaches the file unnoticed.
+func newCompressPool(c Compression, level, threads int, check bool) (*compressPool, error) {
 	comps := make([]chunkCompressor, threads)
+	decs := make([]chunkDecompressor, threads)
 	for i := range comps {
-		cc, err := newCompressor(c, level)
+		cc, err := newChunkCompressor(c, level)
 		if err != nil {
 			return nil, err
 		}
 		comps[i] = cc
+		if check {
+			if decs[i], err = newDecompressor(c); err != nil {
+				return nil, err
+			}
+		}
 	}
 	depth := 2*threads + 1
 	p := &compressPool{jobs: make(chan *chunkBatch, depth), free: make(chan *chunkBatch, depth+1), depth: depth}
 	for i := 0; i < depth+1; i++ {
 		p.free <- &chunkBatch{in: make([]byte, batchChunks*ChunkSize), out: make([]byte, batchChunks*ChunkSize), done: make(chan struct{}, 1)}
 	}
-	for _, cc := range comps {
+	for i, cc := range comps {
 		p.wg.Add(1)
-		go func(cc chunkCompressor) {
+		go func(cc chunkCompressor, dec chunkDecompressor) {
 			defer p.wg.Done()
+			var scratch []byte
+			if dec != nil {
+				scratch = make([]byte, ChunkSize)
+			}
 			for b := range p.jobs {
 				for k := range b.count {
 					lo, size := k*ChunkSize, b.size[k]
-					n := cc.Compress(b.out[lo:lo+size], b.in[lo:lo+size])
+					in, out := b.in[lo:lo+size], b.out[lo:lo+size]
+					n := cc.Compress(out, in)
 					if n >= size {
 						n = 0
 					}
 					b.n[k] = n
+					b.bad[k] = nil
+					if dec != nil && n > 0 {
+						b.bad[k] = checkChunk(dec, scratch[:size], out[:n], in)
+					}
 				}
 				b.done <- struct{}{}
 			}
-		}(cc)
+		}(cc, decs[i])
 	}
 	return p, nil
 }
@@ -80,4 +109,16 @@ func (p *compressPool) close() {
 		close(p.jobs)
 		p.wg.Wait()
 	})
+}
+
+// checkChunk decompresses comp into scratch (the size of want) and reports
+// whether it gives want back.
+func checkChunk(dec chunkDecompressor, scratch, comp, want []byte) error {
+	if err := dec.Decompress(scratch, comp); err != nil {
+		return fmt.Errorf("its compressed form does not decompress: %w", err)
+	}
+	if !bytes.Equal(scratch, want) {
+		return errors.New("its compressed form decompresses to other data")
+	}
+	return nil
 }

@@ -37,11 +37,17 @@ type Options struct {
 	// number of data bytes to store; an error stops the capture before any
 	// data is written (a free-space check, say).
 	BeforeWrite func(totalBytes uint64) error
+	// Verify checks the WIM as it is written (writecheck.go says how):
+	// every compressed chunk is decompressed and compared with its source
+	// bytes, and every byte of the file is read back from the disk and
+	// compared with what was written. Commit fails with a *CheckError,
+	// leaving the target as it was, when a check fails.
+	Verify bool
 }
 
 // Progress reports how far a capture has come.
 type Progress struct {
-	Phase      string // "scan", "hash", "write", "metadata", "integrity", "done"
+	Phase      string // "scan", "hash", "write", "metadata", "integrity", "verify", "done"
 	BytesDone  uint64
 	BytesTotal uint64
 	// FilesTotal counts the entries found while scanning; while writing,
@@ -94,6 +100,7 @@ type Writer struct {
 	// beforeRename, when set, checks the complete temporary file of a new
 	// WIM before it is renamed into place; an error discards it.
 	beforeRename func(tmp string) error
+	names        []resName // what each region written so far holds, by offset (Verify)
 }
 
 // MaxThreads bounds Options.Threads and VerifyOptions.Threads. Each
@@ -166,7 +173,7 @@ func Create(path string, opts Options) (*Writer, error) {
 		w.hdr.ChunkSize = 0
 	}
 	// The header stays zero (no magic) until Commit.
-	w.out, err = newOutput(f, f.Name(), 0)
+	w.out, err = newCheckedOutput(f, f.Name(), 0, opts.Verify)
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -263,7 +270,7 @@ func AppendContext(ctx context.Context, path string, opts Options) (*Writer, err
 		f.Close()
 		return nil, formatErr("append to %s: %d metadata resources for %d images", path, len(w.metas), len(w.images))
 	}
-	w.out, err = newOutput(f, path, end)
+	w.out, err = newCheckedOutput(f, path, end, opts.Verify)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("append to %s: %w", path, err)
@@ -312,7 +319,7 @@ func (w *Writer) startPool() error {
 	if w.opts.Compression == CompressNone {
 		return nil
 	}
-	p, err := newCompressPool(w.opts.Compression, w.opts.Level, w.opts.threads())
+	p, err := newCompressPool(w.opts.Compression, w.opts.Level, w.opts.threads(), w.opts.Verify)
 	if err != nil {
 		return fmt.Errorf("%s: %w", w.path, err)
 	}
@@ -384,7 +391,7 @@ func (w *Writer) report() {
 		return
 	}
 	p := w.prog
-	if p.Phase != "write" && p.Phase != "hash" {
+	if p.Phase != "write" && p.Phase != "hash" && p.Phase != "verify" {
 		p.BytesDone, p.BytesTotal = 0, 0
 	}
 	w.opts.Progress(p)
@@ -404,6 +411,9 @@ func (w *Writer) Commit() error {
 	err := w.commit()
 	if err != nil {
 		w.Abort()
+		if ce := w.checkError(err); ce != nil {
+			return ce
+		}
 		return fmt.Errorf("write %s: %w", w.path, err)
 	}
 	return nil
@@ -414,12 +424,14 @@ func (w *Writer) commit() error {
 		w.pool.close()
 	}
 	tableOff := w.out.pos
+	w.noteRegion(tableOff, "the blob table")
 	table := marshalBlobTable(w.blobs)
 	if _, err := w.out.Write(table); err != nil {
 		return err
 	}
 	w.hdr.BlobTable = resHdr{StoredSize: uint64(len(table)), Flags: resFlagMetadata, Offset: uint64(tableOff), Size: uint64(len(table))}
 	xmlOff := w.out.pos
+	w.noteRegion(xmlOff, "the XML data")
 	xmlData := marshalXML(w.images, uint64(xmlOff))
 	if err := checkXMLRoundTrip(xmlData, w.images); err != nil {
 		return err
@@ -440,6 +452,7 @@ func (w *Writer) commit() error {
 			return err
 		}
 		off := w.out.pos
+		w.noteRegion(off, "the integrity table")
 		if _, err := w.out.Write(tbl); err != nil {
 			return err
 		}
@@ -468,14 +481,21 @@ func (w *Writer) commit() error {
 		return err
 	}
 	w.hdrDirty = true
-	if _, err := writeHeader(w.f, w.hdr.marshal()); err != nil {
+	hdr := w.hdr.marshal()
+	if _, err := writeHeader(w.f, hdr); err != nil {
 		return err
 	}
+	w.out.noteLate(0, hdr)
 	if err := commitStage("header-sync"); err != nil {
 		return err
 	}
 	if err := w.f.Sync(); err != nil {
 		return err
+	}
+	if w.opts.Verify {
+		if err := w.verifyWritten(); err != nil {
+			return err
+		}
 	}
 	if err := commitStage("synced"); err != nil {
 		return err
@@ -527,6 +547,7 @@ func (w *Writer) writeResource(ctx context.Context, r io.Reader, size uint64, fl
 	h := sha1.New()
 	var sum [20]byte
 	if w.pool == nil || size == 0 {
+		w.noteRegion(start, what)
 		// Uncompressed: read straight into the output block, in pieces
 		// small enough to be still in the CPU cache when hashed.
 		left := size
@@ -574,7 +595,8 @@ type pendingRes struct {
 	data    int64  // offset of its first chunk
 	hdr     resHdr // set once done
 	done    bool
-	blob    *blob // gets hdr when the resource is done, if set
+	blob    *blob  // gets hdr when the resource is done, if set
+	what    string // names the resource in errors
 }
 
 // attach gives b the header of p: now if p is complete, else when its last
@@ -592,7 +614,7 @@ func (p *pendingRes) attach(b *blob) {
 // written, and the SHA-1 of the data.
 func (w *Writer) queueResource(ctx context.Context, r io.Reader, size uint64, flags uint8, what string) (*pendingRes, [20]byte, error) {
 	var sum [20]byte
-	p := &pendingRes{size: size, flags: flags, chunks: numChunks(size)}
+	p := &pendingRes{size: size, flags: flags, chunks: numChunks(size), what: what}
 	h := sha1.New()
 	for i := uint64(0); i < p.chunks; {
 		if err := ctx.Err(); err != nil {
@@ -664,8 +686,12 @@ func (w *Writer) finishBatch() error {
 	defer w.pool.put(b)
 	for k := range b.count {
 		p := b.res[k]
+		if b.bad[k] != nil {
+			return &CheckError{File: w.path, What: p.what, Offset: -1, Err: fmt.Errorf("chunk %d: %w", p.written, b.bad[k])}
+		}
 		if p.written == 0 {
 			p.start = w.out.pos
+			w.noteRegion(p.start, p.what)
 			p.table = make([]byte, (p.chunks-1)*uint64(chunkEntrySize(p.size)))
 			if _, err := w.out.Write(p.table); err != nil {
 				return err

@@ -33,8 +33,19 @@ type Dir struct {
 	log  *slog.Logger
 }
 
+// dirHandle locates an entry by its parent's handle and its name, not by
+// a path string of its own: a tree of a hundred thousand entries would
+// otherwise hold every directory's path once per child.
 type dirHandle struct {
-	path string
+	parent *dirHandle
+	name   string // the root's path for the root
+}
+
+func (h *dirHandle) path() string {
+	if h.parent == nil {
+		return h.name
+	}
+	return filepath.Join(h.parent.path(), h.name)
 }
 
 // OpenDir opens the directory tree at root. log receives warnings; nil
@@ -55,27 +66,27 @@ func OpenDir(root string, log *slog.Logger) (*Dir, error) {
 
 // Root implements Source.
 func (d *Dir) Root() (*Entry, error) {
-	e, _, err := d.entry(d.root, "")
+	e, _, err := d.entry(&dirHandle{name: d.root}, "")
 	return e, err
 }
 
 // ReadDir implements Source.
 func (d *Dir) ReadDir(dir *Entry) ([]*Entry, error) {
 	h := dir.Handle.(*dirHandle)
-	f, err := os.Open(h.path)
+	dirPath := h.path()
+	f, err := os.Open(dirPath)
 	if err != nil {
 		return nil, err
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", h.path, err)
+		return nil, fmt.Errorf("list %s: %w", dirPath, err)
 	}
 	sort.Strings(names)
 	out := make([]*Entry, 0, len(names))
 	for _, n := range names {
-		p := filepath.Join(h.path, n)
-		e, ok, err := d.entry(p, n)
+		e, ok, err := d.entryIn(dirPath, &dirHandle{parent: h, name: n}, n)
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +97,17 @@ func (d *Dir) ReadDir(dir *Entry) ([]*Entry, error) {
 	return out, nil
 }
 
-func (d *Dir) entry(p, name string) (*Entry, bool, error) {
+func (d *Dir) entry(h *dirHandle, name string) (*Entry, bool, error) {
+	return d.entryIn("", h, name)
+}
+
+// entryIn makes the entry of h, whose parent directory's path is dir ("" for
+// the root).
+func (d *Dir) entryIn(dir string, h *dirHandle, name string) (*Entry, bool, error) {
+	p := h.name
+	if h.parent != nil {
+		p = filepath.Join(dir, h.name)
+	}
 	var st syscall.Stat_t
 	if err := syscall.Lstat(p, &st); err != nil {
 		return nil, false, fmt.Errorf("stat %s: %w", p, err)
@@ -96,7 +117,7 @@ func (d *Dir) entry(p, name string) (*Entry, bool, error) {
 		CreationTime:   FiletimeFromUnix(st.Mtim.Sec, st.Mtim.Nsec),
 		LastWriteTime:  FiletimeFromUnix(st.Mtim.Sec, st.Mtim.Nsec),
 		LastAccessTime: FiletimeFromUnix(st.Atim.Sec, st.Atim.Nsec),
-		Handle:         &dirHandle{path: p},
+		Handle:         h,
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
@@ -139,12 +160,12 @@ func (d *Dir) OpenStream(e *Entry, i int) (io.ReadCloser, error) {
 	if i != 0 || len(e.Streams) == 0 || e.Attributes&AttrReparsePoint != 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	h := e.Handle.(*dirHandle)
-	fd, err := openRaw(h.path)
+	p := e.Handle.(*dirHandle).path()
+	fd, err := openRaw(p)
 	if err != nil {
 		return nil, err
 	}
-	return &exactReader{fd: fd, left: e.Streams[0].Size, path: h.path}, nil
+	return &exactReader{fd: fd, left: e.Streams[0].Size, path: p}, nil
 }
 
 // Close implements Source.

@@ -30,7 +30,7 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	appendFlag := fs.Bool("append", false, "add the image to an existing WIM")
 	overwrite := fs.Bool("overwrite", false, "replace DEST.wim if it exists (only once the new one is complete)")
 	boot := fs.Bool("boot", false, "mark the new image as the bootable one")
-	verify := fs.Bool("verify", true, "re-read the written WIM and check every stream")
+	verify := fs.Bool("verify", true, "verify while writing: decompress every chunk and compare it with the source,\nread every written byte back from the disk (see README, \"What verified means\")")
 	flagsXML := fs.String("flags", "", "the image's FLAGS element (e.g. the edition)")
 	quiet := fs.Bool("quiet", false, "print only errors and the final line")
 	allowDirty := fs.Bool("allow-dirty", false, "capture an NTFS volume whose dirty flag is set (chkdsk is the better fix)")
