@@ -64,6 +64,7 @@ const maxDepth = 1024
 // aborted; the target file is unaffected. A failed check of what was
 // written (Options.Verify) is a *CheckError.
 func (w *Writer) AddImage(ctx context.Context, src volume.Source, opts ImageOptions) (*ImageInfo, error) {
+	w.ctx = ctx
 	info, err := w.addImage(ctx, src, opts)
 	if err != nil {
 		if ce := w.checkError(err); ce != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -112,6 +113,13 @@ func (w *Writer) checkError(err error) *CheckError {
 func (w *Writer) verifyWritten() error {
 	w.prog = Progress{Phase: "verify"}
 	w.report()
+	ctx := w.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before the verification finished: %w", err)
+	}
 	name := w.path
 	if !w.appendTo {
 		name = w.tmpPath
@@ -138,10 +146,16 @@ func (w *Writer) verifyWritten() error {
 			return &CheckError{File: w.path, What: "the WIM", Offset: -1, Err: err}
 		}
 		defer r.Close()
-		err = r.Verify(VerifyOptions{Threads: w.opts.threads(), Progress: func(done, total uint64) {
-			w.prog.BytesDone, w.prog.BytesTotal = done, total
+		var mu sync.Mutex // Verify reports from its goroutines
+		err = r.VerifyContext(ctx, VerifyOptions{Threads: w.opts.threads(), Progress: func(done, total uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			w.prog.BytesDone, w.prog.BytesTotal = max(w.prog.BytesDone, done), total
 			w.report()
 		}})
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted before the verification finished: %w", ctx.Err())
+		}
 		if err != nil {
 			return &CheckError{File: w.path, What: "the WIM", Offset: -1, Err: err}
 		}

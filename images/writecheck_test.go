@@ -73,14 +73,14 @@ func TestVerifyCatchesBadWrites(t *testing.T) {
 		{"block write", true, CompressXPRESS, func(fl *bool) func() {
 			old := pwriteBlock
 			pwriteBlock = func(fd int, b []byte, off int64) (int, error) {
-				return old(fd, flipOnce(fl, b, 1<<20), off)
+				return old(fd, flipOnce(fl, b, 1<<19), off)
 			}
 			return func() { pwriteBlock = old }
 		}, `\big.bin`, true},
 		{"uncompressed block write", true, CompressNone, func(fl *bool) func() {
 			old := pwriteBlock
 			pwriteBlock = func(fd int, b []byte, off int64) (int, error) {
-				return old(fd, flipOnce(fl, b, 1<<20+5), off)
+				return old(fd, flipOnce(fl, b, 1<<19+5), off)
 			}
 			return func() { pwriteBlock = old }
 		}, `\big.bin`, true},
@@ -102,7 +102,7 @@ func TestVerifyCatchesBadWrites(t *testing.T) {
 		{"page cache only", false, CompressXPRESS, func(fl *bool) func() {
 			old := pwriteCached
 			pwriteCached = func(f *os.File, b []byte, off int64) (int, error) {
-				return old(f, flipOnce(fl, b, 1<<20), off)
+				return old(f, flipOnce(fl, b, 1<<19), off)
 			}
 			return func() { pwriteCached = old }
 		}, `\big.bin`, false},
@@ -185,7 +185,7 @@ func TestVerifyAppendKeepsOldWIM(t *testing.T) {
 	flipped := false
 	old := pwriteBlock
 	pwriteBlock = func(fd int, b []byte, off int64) (int, error) {
-		return old(fd, flipOnce(&flipped, b, 1<<20), off)
+		return old(fd, flipOnce(&flipped, b, 1<<19), off)
 	}
 	defer func() { pwriteBlock = old }()
 	w, err := Append(path, opts)

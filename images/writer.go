@@ -101,6 +101,9 @@ type Writer struct {
 	// WIM before it is renamed into place; an error discards it.
 	beforeRename func(tmp string) error
 	names        []resName // what each region written so far holds, by offset (Verify)
+	// ctx is the last AddImage's: Commit's verification stops when it is
+	// cancelled.
+	ctx context.Context
 }
 
 // MaxThreads bounds Options.Threads and VerifyOptions.Threads. Each
