@@ -96,7 +96,10 @@ func (r *Reader) VerifyContext(ctx context.Context, opts VerifyOptions) error {
 			verr.Integrity = err
 		}
 	}
-	users := map[[20]byte][]string{}
+	// The paths of the files that use a stream are made only for the
+	// streams found bad (pathsOf), at the end.
+	var missing [][20]byte
+	seen := map[[20]byte]bool{}
 	for i := range r.metas {
 		if ctx.Err() != nil {
 			return interrupted()
@@ -107,22 +110,19 @@ func (r *Reader) VerifyContext(ctx context.Context, opts VerifyOptions) error {
 		}
 		Walk(img.Root, func(d *Dentry) error {
 			for _, s := range d.Streams {
-				if s.Hash == zeroHash {
+				if s.Hash == zeroHash || seen[s.Hash] {
 					continue
 				}
-				p := fmt.Sprintf("%d:%s", i+1, d.Path())
-				if s.Name != "" {
-					p += ":" + s.Name
+				seen[s.Hash] = true
+				if _, ok := r.blobs[s.Hash]; !ok {
+					missing = append(missing, s.Hash)
 				}
-				users[s.Hash] = append(users[s.Hash], p)
 			}
 			return nil
 		})
 	}
-	for h, ps := range users {
-		if _, ok := r.blobs[h]; !ok {
-			verr.Bad = append(verr.Bad, BadStream{Hash: h, Paths: ps, Err: fmt.Errorf("stream %x is missing from the blob table", h)})
-		}
+	for _, h := range missing {
+		verr.Bad = append(verr.Bad, BadStream{Hash: h, Err: fmt.Errorf("stream %x is missing from the blob table", h)})
 	}
 	var total uint64
 	list := make([]*blob, 0, len(r.blobs))
@@ -152,7 +152,7 @@ func (r *Reader) VerifyContext(ctx context.Context, opts VerifyOptions) error {
 				}
 				if err != nil && ctx.Err() == nil {
 					mu.Lock()
-					verr.Bad = append(verr.Bad, BadStream{Hash: b.hash, Paths: users[b.hash], Err: err})
+					verr.Bad = append(verr.Bad, BadStream{Hash: b.hash, Err: err})
 					mu.Unlock()
 				}
 			}
@@ -172,10 +172,49 @@ feed:
 		return interrupted()
 	}
 	if verr.Integrity != nil || len(verr.Bad) > 0 {
+		if len(verr.Bad) > 0 {
+			users, err := r.pathsOf(verr.Bad)
+			if err != nil {
+				return err
+			}
+			for i := range verr.Bad {
+				verr.Bad[i].Paths = users[verr.Bad[i].Hash]
+			}
+		}
 		sort.Slice(verr.Bad, func(i, j int) bool { return fmt.Sprint(verr.Bad[i].Paths) < fmt.Sprint(verr.Bad[j].Paths) })
 		return verr
 	}
 	return nil
+}
+
+// pathsOf returns, for the hash of each stream in bad, the files in every
+// image that use it, as "image:path[:stream]".
+func (r *Reader) pathsOf(bad []BadStream) (map[[20]byte][]string, error) {
+	users := map[[20]byte][]string{}
+	for _, b := range bad {
+		users[b.Hash] = nil
+	}
+	for i := range r.metas {
+		img, err := r.Image(i + 1)
+		if err != nil {
+			return nil, err
+		}
+		Walk(img.Root, func(d *Dentry) error {
+			for _, s := range d.Streams {
+				ps, ok := users[s.Hash]
+				if !ok {
+					continue
+				}
+				p := fmt.Sprintf("%d:%s", i+1, d.Path())
+				if s.Name != "" {
+					p += ":" + s.Name
+				}
+				users[s.Hash] = append(ps, p)
+			}
+			return nil
+		})
+	}
+	return users, nil
 }
 
 // checkIntegrity reads the integrity table and checks the bytes it covers.
