@@ -1,6 +1,6 @@
 //go:build !linux
 
-package lzx
+package decodebench
 
 import "time"
 

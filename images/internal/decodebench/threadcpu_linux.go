@@ -1,6 +1,6 @@
 //go:build linux
 
-package xpress
+package decodebench
 
 import (
 	"syscall"

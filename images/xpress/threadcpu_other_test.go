@@ -1,8 +1,0 @@
-//go:build !linux
-
-package xpress
-
-import "time"
-
-// threadCPU is not available here; the benchmarks then report wall time only.
-func threadCPU() time.Duration { return 0 }
