@@ -4,24 +4,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/wdscapture/wdscapture/images/internal/decodebench"
 )
 
 // benchWIMEnv names a WIM written by wimlib with LZX compression whose
 // chunks the decoding benchmarks use instead of the test corpus.
 const benchWIMEnv = "LZX_BENCH_WIM"
 
-// compChunk is one compressed chunk and its uncompressed size.
-type compChunk struct {
-	data []byte
-	size int
-}
-
 // wimlibChunks returns the compressed chunks of a WIM that wimlib wrote
 // with LZX: the file $LZX_BENCH_WIM names, or the test corpus captured now.
-func wimlibChunks(tb testing.TB) (chunks []compChunk, total int) {
+func wimlibChunks(tb testing.TB) (chunks []decodebench.Chunk) {
 	tb.Helper()
 	path := os.Getenv(benchWIMEnv)
 	if path == "" {
@@ -49,15 +43,14 @@ func wimlibChunks(tb testing.TB) (chunks []compChunk, total int) {
 		for i, c := range readChunks(tb, wim, b) {
 			size := min(ChunkSize, int(b.origSize)-i*ChunkSize)
 			if len(c) < size {
-				chunks = append(chunks, compChunk{c, size})
-				total += size
+				chunks = append(chunks, decodebench.Chunk{Data: c, Size: size})
 			}
 		}
 	}
 	if len(chunks) == 0 {
 		tb.Fatalf("%s: no compressed chunk", path)
 	}
-	return chunks, total
+	return chunks
 }
 
 // BenchmarkDecompressWimlib decodes the chunks of a WIM written by wimlib
@@ -65,59 +58,14 @@ func wimlibChunks(tb testing.TB) (chunks []compChunk, total int) {
 // alternately in every round, and reports both speeds per CPU second of
 // the benchmark's thread and their ratio (reference time over ours).
 func BenchmarkDecompressWimlib(b *testing.B) {
-	chunks, total := wimlibChunks(b)
-	d := NewDecompressor()
-	ref := newRefDecompressor()
-	out := make([]byte, ChunkSize)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var ours, theirs time.Duration
-	b.SetBytes(int64(total))
-	b.ReportAllocs()
-	for b.Loop() {
-		t0 := threadCPU()
-		for _, c := range chunks {
-			if err := d.Decompress(out[:c.size], c.data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		t1 := threadCPU()
-		for _, c := range chunks {
-			if err := ref.Decompress(out[:c.size], c.data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		t2 := threadCPU()
-		ours += t1 - t0
-		theirs += t2 - t1
-	}
-	if ours > 0 && theirs > 0 {
-		mb := float64(total) * float64(b.N) / 1e6
-		b.ReportMetric(mb/ours.Seconds(), "cpuMB/s")
-		b.ReportMetric(mb/theirs.Seconds(), "ref-cpuMB/s")
-		b.ReportMetric(theirs.Seconds()/ours.Seconds(), "speedup")
-	}
+	chunks := wimlibChunks(b)
+	decodebench.Compare(b, NewDecompressor(), newRefDecompressor(), chunks, ChunkSize)
 }
 
 // BenchmarkDecompressWimlibEach decodes the same chunks as
 // BenchmarkDecompressWimlib with each decoder on its own (for profilers
 // such as callgrind, which do not follow a goroutine locked to a thread).
 func BenchmarkDecompressWimlibEach(b *testing.B) {
-	chunks, total := wimlibChunks(b)
-	for _, dec := range []struct {
-		name string
-		d    interface{ Decompress(dst, src []byte) error }
-	}{{"ours", NewDecompressor()}, {"ref", newRefDecompressor()}} {
-		b.Run(dec.name, func(b *testing.B) {
-			out := make([]byte, ChunkSize)
-			b.SetBytes(int64(total))
-			for b.Loop() {
-				for _, c := range chunks {
-					if err := dec.d.Decompress(out[:c.size], c.data); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
-	}
+	chunks := wimlibChunks(b)
+	decodebench.Each(b, NewDecompressor(), newRefDecompressor(), chunks, ChunkSize)
 }
