@@ -323,12 +323,7 @@ func TestLabUnattendedCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	tooltest.Run(t, "wimverify", wim)
-	part := filepath.Join(dir, "windows-part.img")
-	if err := ExtractRange(src, win.Offset(), win.Size(), part); err != nil {
-		t.Fatal(err)
-	}
-	ref := filepath.Join(dir, "ref.wim")
-	tooltest.Run(t, "wimcapture", part, ref, "Lab reference")
+	ref := wimlibCapture(t, dir, src, win, "Lab reference")
 	compareWimdir(t, wim, ref)
 
 	// The image in the store: uploaded, listed, verified again by the
@@ -360,6 +355,19 @@ func TestLabUnattendedCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareWimdir(t, exported, ref)
+}
+
+// wimlibCapture captures the lab disk's Windows partition with wimlib
+// (the oracle the VM's WIM is compared with) and returns the WIM's path.
+func wimlibCapture(t *testing.T, dir, disk string, win lab.Partition, name string) string {
+	t.Helper()
+	part := filepath.Join(dir, "windows-part.img")
+	if err := ExtractRange(disk, win.Offset(), win.Size(), part); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "ref.wim")
+	tooltest.Run(t, "wimcapture", part, ref, name)
+	return ref
 }
 
 // compareWimdir compares `wimdir --detailed` of two WIMs entry by entry
