@@ -19,6 +19,7 @@ import (
 	"github.com/wdscapture/wdscapture/inf"
 	"github.com/wdscapture/wdscapture/internal/lab"
 	"github.com/wdscapture/wdscapture/internal/storetest"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -469,7 +470,7 @@ func TestE2ESilentTerminal(t *testing.T) {
 	if _, err := tty.Write([]byte("\r")); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	go io.Copy(out, tty)
 	if !waitOutput(out, "Image Capture Wizard - ") {
 		t.Fatal("no screen")

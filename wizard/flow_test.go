@@ -1,7 +1,6 @@
 package wizard
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/wdscapture/wdscapture/agent"
 	"github.com/wdscapture/wdscapture/images"
 	"github.com/wdscapture/wdscapture/inf"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -151,27 +150,8 @@ func TestCancelDuringCapture(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the program's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitOutput waits until the program has written want.
-func waitOutput(out *lockedBuffer, want string) bool {
+func waitOutput(out *syncbuf.Buffer, want string) bool {
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if strings.Contains(out.String(), want) {
@@ -196,7 +176,7 @@ func TestRunNoColor(t *testing.T) {
 			t.Setenv("TERM", env[0])
 			t.Setenv("NO_COLOR", env[1])
 			in, keys := io.Pipe()
-			out := &lockedBuffer{}
+			out := &syncbuf.Buffer{}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			go func() {
@@ -254,7 +234,7 @@ func TestRunContextCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	in, keys := io.Pipe()
 	defer keys.Close()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	go func() {
 		waitOutput(out, "Press Enter")
 		cancel()
@@ -277,7 +257,7 @@ func TestRunKilledDuringCapture(t *testing.T) {
 	defer cancel()
 	in, keys := io.Pipe()
 	defer keys.Close()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	go func() {
 		if waitOutput(out, "It sets everything") {
 			keys.Write([]byte("\r"))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -158,7 +159,7 @@ func TestRelativeDestination(t *testing.T) {
 	// A run killed in the middle of writing.
 	cmd := exec.Command(binary, "capture", src, "rel.wim", "--name", "x", "--compress", "lzx", "--threads", "1")
 	cmd.Dir, cmd.Env = work, append(os.Environ(), env...)
-	e := &syncBuffer{}
+	e := &syncbuf.Buffer{}
 	cmd.Stderr = e
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -283,7 +284,7 @@ func TestInterruptMessage(t *testing.T) {
 	dir := t.TempDir()
 	src := bigSource(t, dir)
 	cmd := exec.Command(binary, "capture", src, filepath.Join(dir, "i.wim"), "--name", "x", "--compress", "lzx", "--threads", "1")
-	e := &syncBuffer{}
+	e := &syncbuf.Buffer{}
 	cmd.Stderr = e
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wdscapture/wdscapture/internal/lab"
 	"github.com/wdscapture/wdscapture/internal/memsource"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 	"github.com/wdscapture/wdscapture/internal/tooltest"
 )
 
@@ -270,7 +270,7 @@ func TestInterrupt(t *testing.T) {
 				}
 				inf := writeINF(t, t.TempDir(), fmt.Sprintf("[Capture]\nUnattended=Yes\nVolumeToCapture=%s\nImageName=big-%s\nDestinationFile=%s\nOverwrite=%s\n", src, mode, target, overwrite))
 				cmd := exec.Command(binary, "--inf", inf, "--no-devices", "--threads", "1")
-				e := &syncBuffer{}
+				e := &syncbuf.Buffer{}
 				cmd.Stderr = e
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -399,22 +399,4 @@ func TestRefuseHibernatedVolume(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "x.wim")); err == nil {
 		t.Error("a WIM was written for a hibernated volume")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

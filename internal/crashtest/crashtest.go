@@ -36,7 +36,6 @@ package crashtest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +45,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 )
 
 const (
@@ -112,7 +113,7 @@ func Kill(t testing.TB, test, point string, env ...string) Result {
 	defer pr.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), append(env, envPoint+"="+point, fmt.Sprintf("%s=%d", envFD, childFD))...)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.ExtraFiles = []*os.File{pw}
 	if err := cmd.Start(); err != nil {
@@ -154,22 +155,4 @@ func Kill(t testing.TB, test, point string, env ...string) Result {
 		t.Fatalf("crashtest: %s at %q ended with %v, not by SIGKILL\n%s", test, point, err, out.String())
 	}
 	return Result{Output: out.String()}
-}
-
-// syncBuffer is a bytes.Buffer written by the child's output copiers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

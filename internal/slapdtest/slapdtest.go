@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 )
 
 // Server is a running (or stopped) slapd of a test.
@@ -43,7 +44,7 @@ type Server struct {
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	exit  chan error
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 	admin *ldap.Conn
 	// monitorSearches counts Operations' own searches since the start.
 	monitorSearches int
@@ -123,7 +124,7 @@ func (s *Server) Resume() error {
 	if s.cmd != nil {
 		return errors.New("slapd is running")
 	}
-	s.log = &syncBuffer{}
+	s.log = &syncbuf.Buffer{}
 	cmd := exec.Command(s.slapd, "-f", filepath.Join(s.Dir, "slapd.conf"),
 		"-h", s.LDAPURL+"/ "+s.LDAPSURL+"/", "-d", "stats")
 	cmd.Stdout = s.log
@@ -380,22 +381,4 @@ func newCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Clone(b.b.String())
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wdscapture/wdscapture/images"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 	"github.com/wdscapture/wdscapture/store/auth"
 	"github.com/wdscapture/wdscapture/store/protocol"
 )
@@ -72,24 +73,6 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is one `imagestore serve` process.
 type testServer struct {
 	t    *testing.T
@@ -97,7 +80,7 @@ type testServer struct {
 	addr string
 	fp   string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	// exited is closed when the process has ended, with err.
 	exited chan struct{}
 	err    error
@@ -105,7 +88,7 @@ type testServer struct {
 
 // allLogs collects every server process's log of a test, for the checks
 // that no secret is ever logged.
-var allLogs syncBuffer
+var allLogs syncbuf.Buffer
 
 var serveLine = regexp.MustCompile(`on https://(\S+)\n`)
 var fpLine = regexp.MustCompile(`fingerprint ([0-9A-F:]{95})\n`)
@@ -129,7 +112,7 @@ func startServerArgs(t *testing.T, root, addr string, args []string, env ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, root: root, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
+	ts := &testServer{t: t, root: root, cmd: cmd, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = io.MultiWriter(ts.logs, &allLogs)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

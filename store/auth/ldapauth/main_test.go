@@ -1,16 +1,15 @@
 package ldapauth
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wdscapture/wdscapture/internal/slapdtest"
+	"github.com/wdscapture/wdscapture/internal/syncbuf"
 )
 
 // srv is the one slapd of this package's tests (nil when slapd is not
@@ -19,7 +18,7 @@ var srv *slapdtest.Server
 
 // logs collects what every backend of the tests logs, at debug level:
 // TestMain checks at the end that no password reached it.
-var logs = &lockedBuffer{}
+var logs = &syncbuf.Buffer{}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ldapauth-slapd-")
@@ -90,21 +89,4 @@ func needSlapd(t *testing.T) {
 
 func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
