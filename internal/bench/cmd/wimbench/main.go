@@ -60,6 +60,22 @@ func walls(ms []measure) string {
 	return b.String()
 }
 
+// pairRatios is the median and range of the wall-time ratios ours[i] /
+// ref[i], round by round.
+func pairRatios(ours, ref []measure) string {
+	var rs []float64
+	for i := range min(len(ours), len(ref)) {
+		if ref[i].wall > 0 {
+			rs = append(rs, ours[i].wall.Seconds()/ref[i].wall.Seconds())
+		}
+	}
+	if len(rs) == 0 {
+		return "-"
+	}
+	slices.Sort(rs)
+	return fmt.Sprintf("%s (%.2f-%.2f)", medianRatio(rs), rs[0], rs[len(rs)-1])
+}
+
 // median returns the median wall and CPU time (each on its own) and the
 // largest peak RSS of ms.
 func median(ms []measure) measure {
@@ -111,8 +127,8 @@ func main() {
 		fmt.Fprintf(w, "%s\n", strings.SplitN(string(v), "\n", 2)[0])
 	}
 	if doCapture {
-		fmt.Fprintf(w, "%-6s %-8s %3s | %8s %8s %6s | %8s %8s %6s | %9s %9s %7s | %6s %6s\n", "source", "compress", "thr",
-			"wall wl", "ours", "ratio", "CPU wl", "ours", "ratio", "MiB wl", "ours", "ratio", "RSS wl", "ours")
+		fmt.Fprintf(w, "%-6s %-8s %3s | %8s %8s %6s | %8s %8s %6s | %9s %9s %7s | %6s %6s %6s\n", "source", "compress", "thr",
+			"wall wl", "ours", "ratio", "CPU wl", "ours", "ratio", "MiB wl", "ours", "ratio", "RSS wl", "ours", "ratio")
 	}
 	type pair struct{ wimlib, ours string }
 	var readBack []pair
@@ -171,18 +187,21 @@ func main() {
 				}
 				mw, mo, mn := median(ws), median(os_), median(nv)
 				mw.size, mo.size = fileSize(base+"-wimlib.wim"), fileSize(base+"-ours.wim")
-				fmt.Fprintf(w, "%-6s %-8s %3s | %8.2f %8.2f %6s | %8.2f %8.2f %6s | %9.1f %9.1f %7s | %6.0f %6.0f\n", kind, c, th,
+				fmt.Fprintf(w, "%-6s %-8s %3s | %8.2f %8.2f %6s | %8.2f %8.2f %6s | %9.1f %9.1f %7s | %6.1f %6.1f %6s\n", kind, c, th,
 					mw.wall.Seconds(), mo.wall.Seconds(), ratio(mo.wall.Seconds(), mw.wall.Seconds()),
 					mw.cpu.Seconds(), mo.cpu.Seconds(), ratio(mo.cpu.Seconds(), mw.cpu.Seconds()),
 					float64(mw.size)/(1<<20), float64(mo.size)/(1<<20), ratio(float64(mo.size), float64(mw.size)),
-					float64(mw.rssKiB)/1024, float64(mo.rssKiB)/1024)
-				fmt.Fprintf(w, "%-19s | %8s %8.2f %6s | %8s %8.2f %6s | %9s %9s %7s | %6s %6.0f  (ours --verify=false)\n", "", "",
+					float64(mw.rssKiB)/1024, float64(mo.rssKiB)/1024, ratio(float64(mo.rssKiB), float64(mw.rssKiB)))
+				fmt.Fprintf(w, "%-19s | %8s %8.2f %6s | %8s %8.2f %6s | %9s %9s %7s | %6s %6.1f %6s  (ours --verify=false)\n", "", "",
 					mn.wall.Seconds(), ratio(mn.wall.Seconds(), mw.wall.Seconds()), "", mn.cpu.Seconds(), ratio(mn.cpu.Seconds(), mw.cpu.Seconds()),
-					"", "", "", "", float64(mn.rssKiB)/1024)
+					"", "", "", "", float64(mn.rssKiB)/1024, ratio(float64(mn.rssKiB), float64(mw.rssKiB)))
 				if *rounds > 1 {
 					// Every round's wall time, in order, so that a
-					// median taken over a noisy stretch can be seen.
+					// median taken over a noisy stretch can be seen, and
+					// the round-by-round wall ratios, which hold when the
+					// machine's speed drifts between rounds.
 					fmt.Fprintf(w, "%-19s | rounds, wall s: wimlib %s; ours %s; ours --verify=false %s\n", "", walls(ws), walls(os_), walls(nv))
+					fmt.Fprintf(w, "%-19s | wall ratio by round, median (range): verified %s; --verify=false %s\n", "", pairRatios(os_, ws), pairRatios(nv, ws))
 				}
 				if kind == "dir" && (th == "2" || !strings.Contains(*threads, "2")) {
 					readBack = append(readBack, pair{base + "-wimlib.wim", base + "-ours.wim"})
@@ -229,7 +248,7 @@ func main() {
 			fatal(err)
 		}
 	}
-	fmt.Fprintf(w, "\nwl = wimlib. Ratios are ours / wimlib: below 1 means we are faster or smaller. CPU is user+sys of the whole process; RSS is its peak.\nratios are ours / wimlib: below 1 means we are faster or smaller. Report: %s\n", report.Name())
+	fmt.Fprintf(w, "\nwl = wimlib. Ratios are ours / wimlib: below 1 means we are faster or smaller. CPU is user+sys of the whole process; RSS is its peak.\nReport: %s\n", report.Name())
 }
 
 // warm reads the file at p once, so that it is in the page cache.
