@@ -79,10 +79,12 @@ fuzz:
 # store: add, export, dedup growth, and the upload over loopback against add.
 # The NTFS image of the corpus is made without FUSE: wimlib captures the
 # tree, mkntfs formats a file, wimapply writes the tree into it.
+# SHARED is the project's shared folder (the corpus script), beside the clone.
+SHARED ?= ../shared
 CORPUS ?= $(BUILD)/corpus
 CORPUS_NTFS ?= $(BUILD)/corpus-ntfs.img
 bench: deps build
-	@test -e $(CORPUS).manifest || bash ../shared/bench/make-corpus.sh $(CORPUS)
+	@test -e $(CORPUS).manifest || bash $(SHARED)/bench/make-corpus.sh $(CORPUS)
 	@if [ ! -e $(CORPUS_NTFS) ]; then \
 	  echo "making $(CORPUS_NTFS)"; \
 	  wimcapture $(CORPUS) $(BUILD)/corpus-tmp.wim --compress=none --config=/dev/null >/dev/null && \
