@@ -196,17 +196,21 @@ func (c *Compressor) longest(i, best, maxLen, depth int) (length, offset int) {
 	// the parser: do not spend a load on it.
 	if o := uint16(i) - (c3 - 1); best < minMatch && c3 != 0 && o < len3TooFar {
 		if w.load32(i-int(o))<<8 == v<<8 {
-			best, length, offset = minMatch, minMatch, int(o)
+			best, offset = minMatch, int(o)
 		}
 	}
 	nice := min(c.nice, maxLen)
 	prev := &c.prev
+	// b is the length a candidate must beat, at least minMatch: every
+	// candidate that passes the two checks below matches at least 4 bytes,
+	// so "longer than b" is "longer than best" even when best < minMatch.
 	b := max(best, minMatch)
 	want := w.load32(i + b - 3) // the last 4 bytes a longer match must have
 	v8 := w.load64(i)
-	for ; depth > 0 && cand != 0; depth-- {
+	for depth > 0 && cand != 0 {
 		p := int(cand - 1)
-		cand = prev[uint16(cand-1)]
+		cand = prev[uint16(p)]
+		depth--
 		if w.load32(p+b-3) != want {
 			continue
 		}
@@ -223,16 +227,18 @@ func (c *Compressor) longest(i, best, maxLen, depth int) (length, offset int) {
 		} else {
 			l = maxLen
 		}
-		if l > best {
-			best, length, offset = l, l, i-p
+		if l > b {
+			b, offset = l, i-p
 			if l >= nice {
 				break
 			}
-			b = l
 			want = w.load32(i + b - 3)
 		}
 	}
-	return length, offset
+	if offset == 0 {
+		return 0, 0
+	}
+	return b, offset
 }
 
 // better reports whether a match of length l2 at offset o2 found later is
