@@ -20,6 +20,7 @@ type node struct {
 	parent   *node
 	children []*node
 	ino      *inode
+	secID    int32 // security ID, set by writeMetadata
 }
 
 func (n *node) path() string {
@@ -344,49 +345,37 @@ func (w *Writer) writeStreams(ctx context.Context, b *imageBuild) error {
 }
 
 // writeMetadata builds the image's security data and dentry tree, writes
-// them as its metadata resource and completes b.info's byte counts.
+// them as its metadata resource and completes b.info's byte counts. The
+// dentries are encoded straight from the scanned tree, one at a time: a
+// tree of Dentry values beside it would hold as much memory again, at the
+// capture's peak.
 func (w *Writer) writeMetadata(ctx context.Context, b *imageBuild) error {
 	w.prog.Phase = "metadata"
 	w.prog.Path = ""
 	w.report()
 	info := b.info
 	sec := newSecurityTable()
-	var build func(n *node) *Dentry
-	build = func(n *node) *Dentry {
-		e := n.e
-		d := &Dentry{
-			Name: e.Name, ShortName: e.ShortName, Attributes: e.Attributes,
-			SecurityID: sec.add(e.Security), CreationTime: e.CreationTime,
-			LastAccessTime: e.LastAccessTime, LastWriteTime: e.LastWriteTime,
-			HardLinkID: n.ino.id,
-		}
-		if d.Attributes == 0 {
-			d.Attributes = volume.AttrNormal
-		}
-		if e.Attributes&volume.AttrReparsePoint != 0 {
-			d.ReparseTag = e.ReparseTag
-			d.HardLinkID = 0
-		}
+	// Security IDs in pre-order, as a reader numbers them.
+	var index func(n *node)
+	index = func(n *node) {
+		n.secID = sec.add(n.e.Security)
 		for _, s := range n.ino.streams {
-			d.Streams = append(d.Streams, StreamRef{Name: s.name, Reparse: s.reparse, Hash: s.hash})
 			info.TotalBytes += s.size
 			if n != n.ino.first {
 				info.HardLinkBytes += s.size
 			}
 		}
 		for _, c := range n.children {
-			cd := build(c)
-			cd.Parent = d
-			d.Children = append(d.Children, cd)
+			index(c)
 		}
-		return d
 	}
-	rootD := build(b.root)
-	rootD.Name, rootD.ShortName = "", ""
-	// The dentries hold everything the metadata needs: let the scanned
-	// tree go before its encoded form takes as much memory again.
+	index(b.root)
+	var d Dentry
+	meta := marshalDentries(sec.marshal(), b.root, func(n *node) []*node { return n.children }, func(n *node) *Dentry {
+		n.fillDentry(&d)
+		return &d
+	})
 	b.root, b.inodes, b.streams = nil, nil, nil
-	meta := marshalMetadata(sec, rootD)
 	res, sum, err := w.writeResource(ctx, bytes.NewReader(meta), uint64(len(meta)), resFlagMetadata, "the image metadata")
 	if err != nil {
 		return fmt.Errorf("write metadata resource: %w", err)
@@ -395,6 +384,31 @@ func (w *Writer) writeMetadata(ctx context.Context, b *imageBuild) error {
 	w.blobs = append(w.blobs, mb)
 	w.metas = append(w.metas, mb)
 	return nil
+}
+
+// fillDentry sets d to the dentry of n (its security ID assigned), reusing
+// d's stream slice.
+func (n *node) fillDentry(d *Dentry) {
+	e := n.e
+	*d = Dentry{
+		Name: e.Name, ShortName: e.ShortName, Attributes: e.Attributes,
+		SecurityID: n.secID, CreationTime: e.CreationTime,
+		LastAccessTime: e.LastAccessTime, LastWriteTime: e.LastWriteTime,
+		HardLinkID: n.ino.id, Streams: d.Streams[:0],
+	}
+	if n.parent == nil {
+		d.Name, d.ShortName = "", ""
+	}
+	if d.Attributes == 0 {
+		d.Attributes = volume.AttrNormal
+	}
+	if e.Attributes&volume.AttrReparsePoint != 0 {
+		d.ReparseTag = e.ReparseTag
+		d.HardLinkID = 0
+	}
+	for _, s := range n.ino.streams {
+		d.Streams = append(d.Streams, StreamRef{Name: s.name, Reparse: s.reparse, Hash: s.hash})
+	}
 }
 
 // rewind drops everything written from off on.
@@ -521,38 +535,44 @@ func (w *Writer) hashStreams(ctx context.Context, src volume.Source, list []*cap
 // marshalMetadata lays out the security data and the dentry tree: the root
 // dentry, an end marker, then every directory's children in pre-order.
 func marshalMetadata(sec *securityTable, root *Dentry) []byte {
-	secData := sec.marshal()
-	pos := uint64(len(secData) + dentryLength(root) + 8)
-	subdir := map[*Dentry]uint64{}
-	var assign func(d *Dentry)
-	assign = func(d *Dentry) {
-		if !d.IsDir() {
+	return marshalDentries(sec.marshal(), root, func(d *Dentry) []*Dentry { return d.Children }, func(d *Dentry) *Dentry { return d })
+}
+
+// marshalDentries is marshalMetadata for any tree: children lists a
+// node's children, and dentry gives its dentry, which need only stay valid
+// until the next call.
+func marshalDentries[T comparable](secData []byte, root T, children func(T) []T, dentry func(T) *Dentry) []byte {
+	pos := uint64(len(secData) + dentryLength(dentry(root)) + 8)
+	subdir := map[T]uint64{} // directories only
+	var assign func(t T)
+	assign = func(t T) {
+		if !dentry(t).IsDir() {
 			return
 		}
-		subdir[d] = pos
-		for _, c := range d.Children {
-			pos += uint64(dentryLength(c))
+		subdir[t] = pos
+		for _, c := range children(t) {
+			pos += uint64(dentryLength(dentry(c)))
 		}
 		pos += 8
-		for _, c := range d.Children {
+		for _, c := range children(t) {
 			assign(c)
 		}
 	}
 	assign(root)
 	b := make([]byte, 0, pos)
 	b = append(b, secData...)
-	b = appendDentry(b, root, subdir[root])
+	b = appendDentry(b, dentry(root), subdir[root])
 	b = append(b, make([]byte, 8)...)
-	var emit func(d *Dentry)
-	emit = func(d *Dentry) {
-		if !d.IsDir() {
+	var emit func(t T)
+	emit = func(t T) {
+		if !dentry(t).IsDir() {
 			return
 		}
-		for _, c := range d.Children {
-			b = appendDentry(b, c, subdir[c])
+		for _, c := range children(t) {
+			b = appendDentry(b, dentry(c), subdir[c])
 		}
 		b = append(b, make([]byte, 8)...)
-		for _, c := range d.Children {
+		for _, c := range children(t) {
 			emit(c)
 		}
 	}

@@ -370,6 +370,12 @@ func (o *output) close() error {
 	o.closed = true
 	close(o.jobs)
 	<-o.stopped
+	// Let the spare blocks go: what follows a capture (its verification)
+	// reuses their memory. cur stays, for checkLate.
+	for len(o.free) > 0 {
+		<-o.free
+	}
+	o.rbuf = nil
 	return o.firstErr()
 }
 

@@ -213,7 +213,10 @@ func (o *output) checkLate() error {
 		pages = append(pages, p)
 	}
 	slices.Sort(pages)
-	buf := alignedBuffer()
+	buf := o.cur // the block writer has stopped
+	if len(buf) < outBlockSize {
+		buf = alignedBuffer()
+	}
 	for i := 0; i < len(pages); {
 		// One read for a run of consecutive pages.
 		j := i + 1

@@ -18,9 +18,10 @@ import (
 //
 //  1. The SHA-1 of each stream (the name it gets in the blob table) is
 //     taken over the very bytes handed to the compressor.
-//  2. Each compression worker decompresses every chunk it has just
-//     compressed and compares the result with those bytes (pool.go), on
-//     the cores that compress, while the capture reads and writes.
+//  2. Every compressed chunk is decompressed and compared with those
+//     bytes before it is written (pool.go): by verifier goroutines that
+//     take each batch from the compression workers, so that the check
+//     overlaps compression while the capture reads and writes.
 //  3. Every byte written to the file is read back from the disk,
 //     bypassing the page cache, and compared with the byte written
 //     (readback.go): the data blocks by the block writer right after
@@ -137,6 +138,9 @@ func (w *Writer) verifyWritten() error {
 	} else if fi.Size() < w.out.pos {
 		return &readBackError{off: fi.Size(), short: true}
 	}
+	// Nothing read back from here on is named by region: let the names,
+	// the late pages and the last block go before the file is opened.
+	w.names, w.out.late, w.out.cur = nil, nil, nil
 	if !direct {
 		// Nothing was read back from the disk: drop the cached pages
 		// (written and synced, so the kernel can) and decode it all.

@@ -21,7 +21,9 @@ type Options struct {
 	Compression Compression
 	// Level is the codec level; 0 selects the codec's default.
 	Level int
-	// Threads bounds the compression workers; 0 means GOMAXPROCS.
+	// Threads bounds the compression workers; 0 means GOMAXPROCS. With
+	// Verify, verifier goroutines run beside them (one per four workers)
+	// and decompress what they produce.
 	Threads int
 	// Integrity writes the SHA-1 integrity table.
 	Integrity bool
@@ -38,8 +40,9 @@ type Options struct {
 	// data is written (a free-space check, say).
 	BeforeWrite func(totalBytes uint64) error
 	// Verify checks the WIM as it is written (writecheck.go says how):
-	// every compressed chunk is decompressed and compared with its source
-	// bytes, and every byte of the file is read back from the disk and
+	// every compressed chunk is decompressed (by verifiers beside the
+	// compression workers) and compared with its source bytes before it is
+	// written, and every byte of the file is read back from the disk and
 	// compared with what was written. Commit fails with a *CheckError,
 	// leaving the target as it was, when a check fails.
 	Verify bool
@@ -425,6 +428,7 @@ func (w *Writer) Commit() error {
 func (w *Writer) commit() error {
 	if w.pool != nil {
 		w.pool.close()
+		w.fill, w.inflight = nil, nil
 	}
 	tableOff := w.out.pos
 	w.noteRegion(tableOff, "the blob table")

@@ -39,4 +39,4 @@ func checkRetries(flag string, n int) error {
 	return nil
 }
 
-const threadsUsage = "compression threads (0 = one per core, at most 64)"
+const threadsUsage = "compression threads (0 = one per core, at most 64); with --verify, one verifier\nthread per four of them decompresses their chunks beside them"
