@@ -118,6 +118,7 @@ func TestBuildRejects(t *testing.T) {
 		{"single code", []uint8{1}},
 		{"over-subscribed", []uint8{1, 1, 1}},
 		{"too long", []uint8{1, 16, 16, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}},
+		{"length above 31", []uint8{1, 2, 2 + 64, 2}},
 	} {
 		if _, err := Build(table, tc.lens, 8, 15); !errors.Is(err, ErrBadCode) {
 			t.Errorf("%s: %v", tc.name, err)
@@ -126,5 +127,31 @@ func TestBuildRejects(t *testing.T) {
 	table[0] = 1
 	if empty, err := Build(table, make([]uint8, 20), 8, 15); err != nil || !empty || table[0] != 0 {
 		t.Errorf("empty code: %v, %v, first entry %#x", empty, err, table[0])
+	}
+}
+
+// BenchmarkBuild builds the tables of random complete codes of the LZX
+// main and XPRESS alphabets, as the decoders do for every block.
+func BenchmarkBuild(b *testing.B) {
+	for _, a := range []struct {
+		name              string
+		numSyms           int
+		tableBits, maxLen uint
+	}{{"lzx-main", 496, 11, 16}, {"xpress", 512, 10, 15}} {
+		b.Run(a.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(7, 8))
+			var codes [][]uint8
+			for range 64 {
+				codes = append(codes, randomCode(r, a.numSyms, a.maxLen))
+			}
+			table := make([]uint32, TableSize(a.numSyms, a.tableBits, a.maxLen))
+			i := 0
+			for b.Loop() {
+				if _, err := Build(table, codes[i%len(codes)], a.tableBits, a.maxLen); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
