@@ -357,6 +357,20 @@ func (c *Compressor) write(dst []byte, items []uint32) int {
 	if len(dst) < tableBytes+4 {
 		return 0
 	}
+	// The exact number of bits of symbols and offsets gives a lower bound
+	// on the size: a chunk that cannot fit (data that does not compress)
+	// is rejected before any item is encoded.
+	nbits := 0
+	for s, f := range h.freqs {
+		ob := 0
+		if s >= numLiterals {
+			ob = (s >> 4) & 0xf
+		}
+		nbits += int(f) * (int(h.lens[s]) + ob)
+	}
+	if tableBytes+(nbits+15)/16*2 > len(dst) {
+		return 0
+	}
 	// enc[s] holds, for symbol s: in bits 0-31 its code shifted left by
 	// the number of offset bits that follow it (ob, 0 for literals), in
 	// bits 32-37 the code length plus ob, in bits 40-43 ob, and in bit 39
