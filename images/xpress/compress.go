@@ -86,7 +86,7 @@ func NewCompressor(level int) *Compressor {
 	case LevelFast:
 		c.depth, c.depth2, c.nice = 8, 4, 32
 	case LevelDefault:
-		c.depth, c.depth2, c.nice = 20, 8, 80
+		c.depth, c.depth2, c.nice = 16, 8, 80
 	case LevelHigh:
 		c.depth, c.nice, c.passes = 24, 64, 2
 	}
