@@ -74,7 +74,11 @@ type output struct {
 	rfd       int    // O_DIRECT read descriptor of the block writer, -1 when not used
 	rbuf      []byte // its read buffer
 	unchecked atomic.Bool
-	late      map[int64]*latePage
+	// checkedTo is the end of the blocks read back and found equal so
+	// far (blocks go out in order); nothing below it that is not in late
+	// can fail a check any more.
+	checkedTo atomic.Int64
+	late      []lateWrite
 }
 
 type outJob struct {
@@ -113,7 +117,6 @@ func newCheckedOutput(f *os.File, path string, pos int64, check bool) (*output, 
 		}
 	}
 	if check {
-		o.late = map[int64]*latePage{}
 		if o.dfd >= 0 {
 			o.rfd = openDirectRead(path)
 			o.rbuf = alignedPiece()
@@ -149,7 +152,11 @@ func (o *output) run() {
 			direct, err := o.writeBlock(j.buf, j.off)
 			o.setErr(err)
 			if err == nil && o.check {
-				o.setErr(o.readBack(j.buf, j.off, direct))
+				err = o.readBack(j.buf, j.off, direct)
+				o.setErr(err)
+				if err == nil && !o.unchecked.Load() {
+					o.checkedTo.Store(j.off + int64(len(j.buf)))
+				}
 			}
 			if unsynced += len(j.buf); unsynced >= outSyncEvery {
 				unsynced = 0

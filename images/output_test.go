@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -215,5 +216,45 @@ func TestOutputWriteError(t *testing.T) {
 				t.Fatal("writing to a read-only descriptor succeeded")
 			}
 		})
+	}
+}
+
+// TestLateWritesModel checks the output's record of page-cache writes
+// against a byte map: later writes replace earlier bytes, forgetLate
+// drops a range, and the records stay sorted and disjoint.
+func TestLateWritesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		o := &output{check: true}
+		model := map[int64]byte{}
+		for step := range 40 {
+			off := rng.Int64N(20000)
+			n := 1 + rng.Int64N(5000)
+			if rng.IntN(3) == 0 {
+				o.forgetLate(off, off+n)
+				for k := off; k < off+n; k++ {
+					delete(model, k)
+				}
+				continue
+			}
+			p := make([]byte, n)
+			for k := range p {
+				p[k] = byte(step + 1)
+				model[off+int64(k)] = byte(step + 1)
+			}
+			o.noteLate(off, p)
+		}
+		got := map[int64]byte{}
+		for i, r := range o.late {
+			if len(r.data) == 0 || (i > 0 && o.late[i-1].end() > r.off) {
+				t.Fatalf("round %d: records not sorted, disjoint and non-empty at %d: %+v", round, i, o.late[max(i-1, 0)].off)
+			}
+			for k, b := range r.data {
+				got[r.off+int64(k)] = b
+			}
+		}
+		if !maps.Equal(got, model) {
+			t.Fatalf("round %d: recorded bytes differ from the model (%d against %d)", round, len(got), len(model))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sort"
 	"syscall"
 	"unsafe"
 )
@@ -15,7 +16,7 @@ import (
 // byte with the buffer it came from, before that buffer is reused. The few
 // bytes that go through the page cache instead (chunk tables patched
 // behind the block being filled, the tail at a flush, the header) are kept
-// as latePages and read back the same way by checkLate once they are
+// as lateWrites and read back the same way by checkLate once they are
 // synced. The read-back happens on the block writer's goroutine, while the
 // capture goes on reading and compressing.
 
@@ -128,77 +129,61 @@ func firstDifference(got, want []byte, off int64) error {
 	return nil
 }
 
-// latePage is what the page cache was given for one aligned page of the
-// file: the bytes whose bit is set.
-type latePage struct {
-	data [outAlign]byte
-	set  [outAlign / 64]uint64
+// lateWrite is bytes written at off through the page cache. The output
+// keeps them sorted by offset and not overlapping (a later write replaces
+// the bytes of an earlier one): a chunk table patch takes a record of its
+// own size, not a page.
+type lateWrite struct {
+	off  int64
+	data []byte
 }
 
-func (lp *latePage) isSet(i int) bool { return lp.set[i/64]&(1<<(i%64)) != 0 }
-
-// mark sets (or, with on false, clears) the bits of bytes lo to hi-1.
-func (lp *latePage) mark(lo, hi int, on bool) {
-	for k := lo; k < hi; k++ {
-		if on {
-			lp.set[k/64] |= 1 << (k % 64)
-		} else {
-			lp.set[k/64] &^= 1 << (k % 64)
-		}
-	}
-}
-
-func (lp *latePage) empty() bool {
-	for _, w := range lp.set {
-		if w != 0 {
-			return false
-		}
-	}
-	return true
-}
+func (r lateWrite) end() int64 { return r.off + int64(len(r.data)) }
 
 // noteLate records that p was written at off through the page cache.
 func (o *output) noteLate(off int64, p []byte) {
-	if !o.check {
+	if !o.check || len(p) == 0 {
 		return
 	}
-	for len(p) > 0 {
-		page := alignDown(off)
-		lp := o.late[page]
-		if lp == nil {
-			lp = &latePage{}
-			o.late[page] = lp
-		}
-		i := int(off - page)
-		n := copy(lp.data[i:], p)
-		lp.mark(i, i+n, true)
-		p, off = p[n:], off+int64(n)
-	}
+	o.forgetLate(off, off+int64(len(p)))
+	i := sort.Search(len(o.late), func(i int) bool { return o.late[i].off >= off })
+	o.late = slices.Insert(o.late, i, lateWrite{off: off, data: bytes.Clone(p)})
 }
 
-// forgetLate drops what noteLate recorded for [from, to): a later block
-// write covers it, or the file was cut there.
+// forgetLate drops what noteLate recorded for [from, to): a later write
+// covers it, or the file was cut there.
 func (o *output) forgetLate(from, to int64) {
 	if !o.check || len(o.late) == 0 || from >= to {
 		return
 	}
-	for page, lp := range o.late {
-		if page+outAlign <= from || page >= to {
-			continue
+	// Sorted and not overlapping, the records' ends are sorted too.
+	i := sort.Search(len(o.late), func(i int) bool { return o.late[i].end() > from })
+	j := i
+	for j < len(o.late) && o.late[j].off < to {
+		j++
+	}
+	if i == j {
+		return
+	}
+	var rest []lateWrite // the parts of records i..j-1 outside [from, to)
+	for _, r := range o.late[i:j] {
+		if r.off < from {
+			rest = append(rest, lateWrite{off: r.off, data: r.data[:from-r.off]})
 		}
-		lp.mark(int(max(from, page)-page), int(min(to, page+outAlign)-page), false)
-		if lp.empty() {
-			delete(o.late, page)
+		if r.end() > to {
+			rest = append(rest, lateWrite{off: to, data: r.data[to-r.off:]})
 		}
 	}
+	o.late = slices.Replace(o.late, i, j, rest...)
 }
 
 // errNoDirectRead says that checkLate could not read the file from the
 // disk, bypassing the page cache.
 var errNoDirectRead = fmt.Errorf("the file system refuses direct reads")
 
-// checkLate reads back, from the disk, every page that went through the
-// page cache (the file must be synced) and compares the bytes written.
+// checkLate reads back, from the disk, every byte that went through the
+// page cache (the file must be synced) and compares it with the byte
+// written. Records on neighbouring pages share one read.
 func (o *output) checkLate() error {
 	if len(o.late) == 0 {
 		return nil
@@ -208,46 +193,42 @@ func (o *output) checkLate() error {
 		return errNoDirectRead
 	}
 	defer syscall.Close(fd)
-	pages := make([]int64, 0, len(o.late))
-	for p := range o.late {
-		pages = append(pages, p)
-	}
-	slices.Sort(pages)
 	buf := o.cur // the block writer has stopped
 	if len(buf) < outBlockSize {
 		buf = alignedBuffer()
 	}
-	for i := 0; i < len(pages); {
-		// One read for a run of consecutive pages.
-		j := i + 1
-		for j < len(pages) && pages[j] == pages[j-1]+outAlign && (j-i+1)*outAlign <= outBlockSize {
-			j++
-		}
-		start := pages[i]
-		got := buf[:(j-i)*outAlign]
-		n, err := preadFull(fd, got, start)
-		if err == syscall.EINVAL {
-			return errNoDirectRead
-		}
-		if err != nil {
-			return fmt.Errorf("read back %d bytes at offset %d: %w", len(got), start, err)
-		}
-		for k := i; k < j; k++ {
-			lp := o.late[pages[k]]
-			base := int(pages[k] - start)
-			for b := range outAlign {
-				if !lp.isSet(b) {
-					continue
+	alignUp := func(n int64) int64 { return alignDown(n + outAlign - 1) }
+	var winStart int64 // buf[:n] holds the file from winStart
+	n := 0
+	for i, r := range o.late {
+		for k := 0; k < len(r.data); {
+			off := r.off + int64(k)
+			if off < winStart || off >= winStart+int64(n) {
+				winStart = alignDown(off)
+				end := alignUp(r.end())
+				for j := i + 1; j < len(o.late) && alignDown(o.late[j].off) <= end && end-winStart < int64(len(buf)); j++ {
+					end = max(end, alignUp(o.late[j].end()))
 				}
-				if base+b >= n {
-					return &readBackError{off: pages[k] + int64(b), short: true}
+				got := buf[:min(end-winStart, int64(len(buf)))]
+				var err error
+				n, err = preadFull(fd, got, winStart)
+				if err == syscall.EINVAL {
+					return errNoDirectRead
 				}
-				if got[base+b] != lp.data[b] {
-					return &readBackError{off: pages[k] + int64(b), got: got[base+b], want: lp.data[b]}
+				if err != nil {
+					return fmt.Errorf("read back %d bytes at offset %d: %w", len(got), winStart, err)
+				}
+				if off >= winStart+int64(n) {
+					return &readBackError{off: off, short: true}
 				}
 			}
+			m := min(len(r.data)-k, int(winStart+int64(n)-off))
+			got := buf[off-winStart : off-winStart+int64(m)]
+			if !bytes.Equal(got, r.data[k:k+m]) {
+				return firstDifference(got, r.data[k:k+m], off)
+			}
+			k += m
 		}
-		i = j
 	}
 	return nil
 }

@@ -69,9 +69,43 @@ type resName struct {
 // noteRegion records that what is written from off on (offsets only grow,
 // but for a rewind).
 func (w *Writer) noteRegion(off int64, what string) {
-	if w.opts.Verify {
-		w.names = append(w.names, resName{off, what})
+	if !w.opts.Verify {
+		return
 	}
+	if len(w.names) >= w.namesPrune {
+		w.pruneNames()
+		w.namesPrune = max(minNamesPrune, 2*len(w.names))
+	}
+	w.names = append(w.names, resName{off, what})
+}
+
+// minNamesPrune is the fewest names kept before pruneNames runs.
+const minNamesPrune = 1024
+
+// pruneNames drops the names of regions that no check can fail any more:
+// read back from the disk already, with nothing of theirs written through
+// the page cache (which checkLate reads back at the end). The last region
+// stays: its resource may still be completing. Source paths are most of
+// what a capture of many small files would otherwise keep to its end.
+func (w *Writer) pruneNames() {
+	checked := w.out.checkedTo.Load()
+	late := w.out.late
+	keep := make([]resName, 0, len(w.names)/4+1)
+	li := 0
+	for i, r := range w.names {
+		if i == len(w.names)-1 {
+			keep = append(keep, r)
+			break
+		}
+		end := w.names[i+1].off
+		for li < len(late) && late[li].end() <= r.off {
+			li++
+		}
+		if end > checked || (li < len(late) && late[li].off < end) {
+			keep = append(keep, r)
+		}
+	}
+	w.names = keep
 }
 
 // forgetRegions drops the regions from off on.

@@ -104,6 +104,7 @@ type Writer struct {
 	// WIM before it is renamed into place; an error discards it.
 	beforeRename func(tmp string) error
 	names        []resName // what each region written so far holds, by offset (Verify)
+	namesPrune   int       // len(names) at which noteRegion prunes them
 	// ctx is the last AddImage's: Commit's verification stops when it is
 	// cancelled.
 	ctx context.Context
