@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -370,13 +371,28 @@ func (w *Writer) writeMetadata(ctx context.Context, b *imageBuild) error {
 		}
 	}
 	index(b.root)
+	// The resource is encoded as it is compressed, through a pipe: held
+	// whole beside the scanned tree, it would set the capture's peak.
 	var d Dentry
-	meta := marshalDentries(sec.marshal(), b.root, func(n *node) []*node { return n.children }, func(n *node) *Dentry {
+	secData := sec.marshal()
+	l := layoutDentries(len(secData), b.root, func(n *node) []*node { return n.children }, func(n *node) *Dentry {
 		n.fillDentry(&d)
 		return &d
 	})
+	pr, pw := io.Pipe()
+	encoded := make(chan error, 1)
+	go func() {
+		err := l.write(pw, secData, b.root)
+		pw.CloseWithError(err)
+		encoded <- err
+	}()
+	res, sum, err := w.writeResource(ctx, pr, l.size, resFlagMetadata, "the image metadata")
+	pr.CloseWithError(errors.New("metadata no longer read")) // stops the encoder if it is still writing
+	if encErr := <-encoded; err == nil && encErr != nil {
+		err = encErr // it wrote more than it laid out
+	}
+	// The metadata is written: let the scanned tree go.
 	b.root, b.inodes, b.streams = nil, nil, nil
-	res, sum, err := w.writeResource(ctx, bytes.NewReader(meta), uint64(len(meta)), resFlagMetadata, "the image metadata")
 	if err != nil {
 		return fmt.Errorf("write metadata resource: %w", err)
 	}
@@ -535,21 +551,35 @@ func (w *Writer) hashStreams(ctx context.Context, src volume.Source, list []*cap
 // marshalMetadata lays out the security data and the dentry tree: the root
 // dentry, an end marker, then every directory's children in pre-order.
 func marshalMetadata(sec *securityTable, root *Dentry) []byte {
-	return marshalDentries(sec.marshal(), root, func(d *Dentry) []*Dentry { return d.Children }, func(d *Dentry) *Dentry { return d })
+	secData := sec.marshal()
+	l := layoutDentries(len(secData), root, func(d *Dentry) []*Dentry { return d.Children }, func(d *Dentry) *Dentry { return d })
+	var buf bytes.Buffer
+	buf.Grow(int(l.size))
+	l.write(&buf, secData, root) // a bytes.Buffer does not fail
+	return buf.Bytes()
 }
 
-// marshalDentries is marshalMetadata for any tree: children lists a
-// node's children, and dentry gives its dentry, which need only stay valid
-// until the next call.
-func marshalDentries[T comparable](secData []byte, root T, children func(T) []T, dentry func(T) *Dentry) []byte {
-	pos := uint64(len(secData) + dentryLength(dentry(root)) + 8)
-	subdir := map[T]uint64{} // directories only
+// dentryLayout is where each directory's children go in a metadata
+// resource, for any tree: children lists a node's children, and dentry
+// gives its dentry, which need only stay valid until the next call.
+type dentryLayout[T comparable] struct {
+	children func(T) []T
+	dentry   func(T) *Dentry
+	subdir   map[T]uint64 // directories only
+	size     uint64       // of the whole resource
+}
+
+// layoutDentries lays out the tree under root after secLen bytes of
+// security data.
+func layoutDentries[T comparable](secLen int, root T, children func(T) []T, dentry func(T) *Dentry) *dentryLayout[T] {
+	l := &dentryLayout[T]{children: children, dentry: dentry, subdir: map[T]uint64{}}
+	pos := uint64(secLen + dentryLength(dentry(root)) + 8)
 	var assign func(t T)
 	assign = func(t T) {
 		if !dentry(t).IsDir() {
 			return
 		}
-		subdir[t] = pos
+		l.subdir[t] = pos
 		for _, c := range children(t) {
 			pos += uint64(dentryLength(dentry(c)))
 		}
@@ -559,25 +589,59 @@ func marshalDentries[T comparable](secData []byte, root T, children func(T) []T,
 		}
 	}
 	assign(root)
-	b := make([]byte, 0, pos)
-	b = append(b, secData...)
-	b = appendDentry(b, dentry(root), subdir[root])
-	b = append(b, make([]byte, 8)...)
-	var emit func(t T)
-	emit = func(t T) {
-		if !dentry(t).IsDir() {
-			return
+	l.size = pos
+	return l
+}
+
+// write encodes the resource onto w, in pieces of about 64 KiB.
+func (l *dentryLayout[T]) write(w io.Writer, secData []byte, root T) error {
+	const piece = 64 << 10
+	var written uint64
+	b := make([]byte, 0, piece+4096)
+	flush := func(force bool) error {
+		if len(b) < piece && !force {
+			return nil
 		}
-		for _, c := range children(t) {
-			b = appendDentry(b, dentry(c), subdir[c])
+		n, err := w.Write(b)
+		written += uint64(n)
+		b = b[:0]
+		return err
+	}
+	if _, err := w.Write(secData); err != nil {
+		return err
+	}
+	written += uint64(len(secData))
+	b = appendDentry(b, l.dentry(root), l.subdir[root])
+	b = append(b, make([]byte, 8)...)
+	var emit func(t T) error
+	emit = func(t T) error {
+		if !l.dentry(t).IsDir() {
+			return nil
+		}
+		for _, c := range l.children(t) {
+			b = appendDentry(b, l.dentry(c), l.subdir[c])
+			if err := flush(false); err != nil {
+				return err
+			}
 		}
 		b = append(b, make([]byte, 8)...)
-		for _, c := range children(t) {
-			emit(c)
+		for _, c := range l.children(t) {
+			if err := emit(c); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	emit(root)
-	return b
+	if err := emit(root); err != nil {
+		return err
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	if written != l.size {
+		return fmt.Errorf("internal error: metadata of %d bytes laid out as %d", written, l.size)
+	}
+	return nil
 }
 
 // sortEntries orders names the way Windows collates them: case-insensitive
