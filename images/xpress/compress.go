@@ -19,6 +19,8 @@ const (
 	// bytes or more go into the match finder.
 	longMatch = 256
 	longKeep  = 16
+	// lazyLong: see Compressor.depth2Long.
+	lazyLong = 6
 	// itemOffMask selects the offset of a match found by the near-optimal
 	// parser, whose items are offset | (length-3)<<16 (0 marks a literal).
 	itemOffMask = 0xffff
@@ -33,9 +35,12 @@ type Compressor struct {
 	level  int
 	depth  int // hash chain search depth
 	depth2 int // search depth of the lazy step
-	lazy   int // matches shorter than this get a lazy check at the next byte
-	nice   int // stop searching at a match this long
-	passes int // near-optimal parsing passes
+	// depth2Long is the lazy step's depth after a match of lazyLong bytes
+	// or more, which a later one rarely beats.
+	depth2Long int
+	lazy       int // matches shorter than this get a lazy check at the next byte
+	nice       int // stop searching at a match this long
+	passes     int // near-optimal parsing passes
 
 	huff huffman
 
@@ -85,8 +90,10 @@ func NewCompressor(level int) *Compressor {
 	switch level {
 	case LevelFast:
 		c.depth, c.depth2, c.nice = 8, 4, 32
+		c.depth2Long = c.depth2
 	case LevelDefault:
 		c.depth, c.depth2, c.nice = 16, 8, 80
+		c.depth2Long = 4
 	case LevelHigh:
 		c.depth, c.nice, c.passes = 24, 64, 2
 	}
@@ -318,7 +325,11 @@ func (c *Compressor) parseLazy(src []byte) int {
 		// "better" weighs length against offset bits.
 		done := i // positions up to done are in the match finder
 		for length < c.lazy && i+1 <= last {
-			l2, o2 := c.longest(i+1, length, n-i-1, c.depth2)
+			d := c.depth2
+			if length >= lazyLong {
+				d = c.depth2Long
+			}
+			l2, o2 := c.longest(i+1, length, n-i-1, d)
 			done = i + 1
 			if l2 > length && better(l2, o2, length, offset) {
 				k = c.recordLiteral(k, src[i])
