@@ -88,9 +88,11 @@ func newCompressPool(c Compression, level, threads int, check bool) (*compressPo
 			decs[i] = d
 		}
 	}
-	// Each compression worker has a batch at work and one queued; one
-	// more is being verified per verifier, and one is being filled.
-	depth := 2*threads + len(decs) + 1
+	// Each compression worker and verifier has a batch at work, and one
+	// more waits in the queue: filling a batch (reading and hashing it)
+	// takes a fraction of the time compressing it does, so a deeper queue
+	// only costs memory (half a MiB a batch).
+	depth := threads + len(decs) + 1
 	p := &compressPool{jobs: make(chan *chunkBatch, depth), free: make(chan *chunkBatch, depth+1), depth: depth}
 	for i := 0; i < depth+1; i++ {
 		p.free <- &chunkBatch{in: make([]byte, batchChunks*ChunkSize), out: make([]byte, batchChunks*ChunkSize), done: make(chan struct{}, 1)}
