@@ -26,7 +26,7 @@ import (
 const (
 	outBlockSize = 1 << 20 // bytes per block write
 	outAlign     = 4096    // file offset, length and memory alignment for O_DIRECT
-	outBuffers   = 3       // the block being filled plus two in flight
+	outBuffers   = 2       // the block being filled plus one in flight
 	// outSyncEvery is how much the block writer writes between two
 	// fdatasync calls. Commit must fsync before the header goes in, and a
 	// single fsync at the end waits for the whole file to reach stable
