@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,13 +122,17 @@ func FuzzMetadata(f *testing.F) {
 			return
 		}
 		// The writer gives a directory no unnamed data stream (a capture
-		// never has one); a parsed one is dropped, nothing else.
+		// never has one); a parsed one is dropped, nothing else. It also
+		// writes the streams in DISM's order (reparse data, the unnamed
+		// data stream, then named streams as they were), which a parsed
+		// entry need not follow.
 		Walk(root, func(d *Dentry) error {
 			for i, s := range d.Streams {
 				if d.Attributes&attrDirectory != 0 && s.Name == "" && !s.Reparse {
 					d.Streams[i].Hash = zeroHash
 				}
 			}
+			slices.SortStableFunc(d.Streams, func(a, b StreamRef) int { return streamRank(a) - streamRank(b) })
 			return nil
 		})
 		sec := &securityTable{descs: descs}
@@ -359,4 +364,15 @@ func refreshIntegrity(b []byte) {
 		return
 	}
 	copy(b[it.Offset:], tbl)
+}
+
+// streamRank orders a dentry's streams as streamLayout writes them.
+func streamRank(s StreamRef) int {
+	switch {
+	case s.Reparse:
+		return 0
+	case s.Name == "":
+		return 1
+	}
+	return 2
 }
